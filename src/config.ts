@@ -16,6 +16,7 @@ const schema = z.object({
   SPOOL_CONCURRENCY: intFrom(1).max(256).optional(),
   SPOOL_ROLE: z.enum(["all", "api", "worker"]).default("all"),
   SPOOL_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
+  SPOOL_LEASE_MS: intFrom(1_000).max(600_000).default(15_000),
   SPOOL_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
@@ -31,6 +32,7 @@ export type Config = {
   concurrency: number;
   role: "all" | "api" | "worker";
   shutdownGraceMs: number;
+  leaseMs: number;
   logLevel: string;
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
@@ -59,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     concurrency: e.SPOOL_CONCURRENCY ?? os.availableParallelism(),
     role: e.SPOOL_ROLE,
     shutdownGraceMs: e.SPOOL_SHUTDOWN_GRACE_MS,
+    leaseMs: e.SPOOL_LEASE_MS,
     logLevel: e.SPOOL_LOG_LEVEL,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,

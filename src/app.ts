@@ -1,0 +1,88 @@
+// The composition root: configuration → database (embedded Postgres when DATABASE_URL is
+// unset) → migrations → LISTEN connection → engine → HTTP. Nothing in Spool does work at
+// import time; everything is built here and torn down by stop() in reverse order.
+import http from "node:http";
+import path from "node:path";
+import type { Config } from "./config.ts";
+import { ensureDatabase, openDatabase, type Database } from "./db/database.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { migrate } from "./db/migrate.ts";
+import { Engine } from "./engine/engine.ts";
+import type { Logger } from "./log.ts";
+import { createRegistry } from "./processors/index.ts";
+import type { ProcessorRegistry } from "./processors/registry.ts";
+import { PgListener } from "./pubsub/pg-listener.ts";
+
+export type App = {
+  config: Config;
+  db: Database;
+  registry: ProcessorRegistry;
+  listener: PgListener;
+  engine: Engine | null;
+  server: http.Server | null;
+  /** Where the HTTP server listens, once started. */
+  url: string | null;
+  start(): Promise<void>;
+  stop(opts?: { graceMs?: number }): Promise<void>;
+};
+
+/** Resolves the database: DATABASE_URL, or the embedded cluster under $SPOOL_DATA_DIR/pg. */
+export async function resolveDatabaseUrl(config: Config, log: Logger): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
+  if (config.databaseUrl) return { url: config.databaseUrl, embedded: null };
+  const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, log });
+  log.info({ dataDir: path.join(config.dataDir, "pg"), port: config.pgPort, adopted: embedded.adopted }, "embedded Postgres ready");
+  await ensureDatabase(embedded.url, "spool");
+  return { url: embedded.urlFor("spool"), embedded };
+}
+
+export async function createApp(config: Config, log: Logger, opts: { registry?: ProcessorRegistry } = {}): Promise<App> {
+  const { url, embedded } = await resolveDatabaseUrl(config, log);
+  const applied = await migrate(url);
+  if (applied.length > 0) log.info({ applied }, "migrations applied");
+
+  const db = openDatabase(url, { onError: (err) => log.warn({ err: err.message }, "idle database connection failed") });
+  const listener = new PgListener(url, log);
+  const registry = opts.registry ?? createRegistry();
+  const engine = config.role === "api" ? null : new Engine({ pool: db.pool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
+  const server = config.role === "worker" ? null : http.createServer((req, res) => void handle(req, res));
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    if (req.method === "GET" && req.url === "/health") {
+      const database = await db.pool.query("select 1").then(() => "up", () => "down");
+      const status = database === "up" ? (listener.connected ? "healthy" : "degraded") : "unhealthy";
+      res.writeHead(status === "unhealthy" ? 503 : 200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status, database, listener: listener.connected ? "up" : "down", engine: engine ? { running: engine.runningCount } : null }));
+      return;
+    }
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.url}` } }));
+  }
+
+  const app: App = {
+    config, db, registry, listener, engine, server, url: null,
+    async start() {
+      await listener.start();
+      engine?.start();
+      if (server) {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(config.port, config.host, () => resolve());
+        }).catch((err) => {
+          if (err.code === "EADDRINUSE") throw new Error(`Port ${config.port} on ${config.host} is in use; set PORT to a free port.`);
+          throw err;
+        });
+        const addr = server.address();
+        app.url = typeof addr === "object" && addr ? `http://${config.host}:${addr.port}` : null;
+        log.info({ url: app.url }, "listening");
+      }
+    },
+    async stop({ graceMs = config.shutdownGraceMs } = {}) {
+      if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+      await engine?.stop(graceMs);
+      await listener.stop();
+      await db.close();
+      await embedded?.stop();
+    },
+  };
+  return app;
+}

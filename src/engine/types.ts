@@ -1,0 +1,93 @@
+/**
+ * The job engine's words, used exactly everywhere (see the design notes):
+ *
+ * - job: one row in `jobs`: a unit of work with a `type`, typed `input`, `status`,
+ *   `priority`, `progress`, `stage`, `attempts`.
+ *   QUEUED → RUNNING → SUCCEEDED | FAILED | CANCELLED; a failed attempt with attempts left
+ *   goes back to QUEUED with a later `run_at`.
+ * - job type: a dotted `domain.verb` name (`video.transcode`, `system.cleanup`).
+ * - processor: the code that runs one job type: a zod input schema plus `run(job, ctx)`.
+ * - claim: one SQL statement that moves QUEUED jobs to RUNNING with `for update skip locked`.
+ * - lease: a claimed job belongs to one worker until `lease_expires_at`; the worker renews
+ *   it by heartbeat. An expired lease is reclaimed by any worker.
+ * - attempt: each claim increments `attempts`; the attempt number is the fencing token:
+ *   every write a worker makes for a job says `where id = $1 and attempts = $n and
+ *   status = 'RUNNING'`, so a worker whose lease was reclaimed (or whose job was cancelled)
+ *   can no longer touch the job.
+ * - event: an append-only row in `job_events` (bigserial id): status and stage changes,
+ *   progress, log lines. Events are the history and the replay source for subscriptions;
+ *   inserting one sends a NOTIFY on `spool_events` (trigger, same transaction).
+ * - batch: a parent job whose children run independently; the parent is never claimed,
+ *   its progress and final status are derived from its children.
+ */
+import type { z } from "zod";
+import type { Logger } from "../log.ts";
+import type { Queryable } from "./queryable.ts";
+
+export const JOB_STATUSES = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+
+export const JOB_PRIORITIES = ["LOW", "NORMAL", "HIGH", "URGENT"] as const;
+export type JobPriority = (typeof JOB_PRIORITIES)[number];
+
+export type JobEventKind = "STATUS" | "STAGE" | "PROGRESS" | "LOG";
+
+/** The type of a batch parent: no processor has it, so it is never claimed. */
+export const BATCH_JOB_TYPE = "batch";
+
+export type JobErrorInfo = { code: string; message: string };
+
+export type Job<I = unknown> = {
+  id: string;
+  organizationId: string;
+  type: string;
+  status: JobStatus;
+  priority: JobPriority;
+  input: I;
+  result: unknown;
+  error: JobErrorInfo | null;
+  metadata: Record<string, unknown>;
+  progress: number;
+  stage: string | null;
+  attempts: number;
+  maxAttempts: number;
+  runAt: Date;
+  leaseExpiresAt: Date | null;
+  lockedBy: string | null;
+  parentId: string | null;
+  idempotencyKey: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+};
+
+/** What a processor gets besides its job: the abort signal and ways to report. */
+export type JobContext = {
+  /** Aborted on cancel, timeout, lost lease or shutdown; `signal.reason` says which. */
+  signal: AbortSignal;
+  attempt: number;
+  log: Logger;
+  db: Queryable;
+  /** Fraction 0..1. Coalesced: at most a few database writes per second per job. */
+  progress(fraction: number): void;
+  /** A named stage (`probe`, `encode[720p]`, …); written at once, with pending progress. */
+  stage(name: string): Promise<void>;
+  /** A log line kept in the job's history (buffered with progress writes). */
+  logLine(message: string, level?: "info" | "warn" | "error"): void;
+};
+
+export type Processor<I = unknown, R = unknown> = {
+  type: string;
+  description: string;
+  input: z.ZodType<I>;
+  /** Wall-clock limit of one attempt; the job fails with JOB_TIMEOUT (retryable) after it. */
+  timeoutMs?: number;
+  /** Default maxAttempts for jobs of this type when the submitter does not say. */
+  maxAttempts?: number;
+  run(job: Job<I>, ctx: JobContext): Promise<R>;
+};
+
+/** Why a running job's signal was aborted. */
+export type AbortReason = "CANCELLED" | "TIMEOUT" | "LEASE_LOST" | "SHUTDOWN";

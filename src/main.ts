@@ -1,0 +1,67 @@
+// The `spool` command: serve (API + engine), worker (engine only), migrate.
+import { createApp, resolveDatabaseUrl } from "./app.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { migrate } from "./db/migrate.ts";
+import { createLogger } from "./log.ts";
+
+const USAGE = `usage: spool <command>
+
+  serve     run the API and the job engine (SPOOL_ROLE=api for the API alone)
+  worker    run the job engine only
+  migrate   apply pending database migrations and exit
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? "serve";
+  if (command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+
+  if (command === "migrate") {
+    const { url, embedded } = await resolveDatabaseUrl(config, log);
+    try {
+      const applied = await migrate(url);
+      process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "database is up to date\n");
+    } finally {
+      await embedded?.stop();
+    }
+    return 0;
+  }
+  if (command !== "serve" && command !== "worker") {
+    process.stderr.write(`spool: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (command === "worker") config.role = "worker";
+
+  const app = await createApp(config, log);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(130);
+    }
+    stopping = true;
+    log.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down: finishing running jobs (signal again to exit at once)");
+    app.stop().then(() => process.exit(0), (err) => {
+      log.error({ err }, "shutdown failed");
+      process.exit(1);
+    });
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  await app.start();
+  return -1; // keep running until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exit(code); },
+  (err) => {
+    // Expected start-up failures carry a message that says what to do; print just that.
+    const known = err instanceof ConfigError || (err && typeof err.code === "string") || err?.name === "MigrationError";
+    process.stderr.write(`spool: ${known ? err.message : (err?.stack ?? String(err))}\n`);
+    process.exit(1);
+  },
+);
