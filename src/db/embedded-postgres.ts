@@ -442,7 +442,7 @@ async function assertPortFree(port: number): Promise<void> {
       reject(
         new EmbeddedPostgresError(
           "PORT_BUSY",
-          `Cannot use port ${port} on 127.0.0.1 for the embedded PostgreSQL (${errCode(e)}: something else listens there). ` +
+          `Cannot use port ${port} on 127.0.0.1 for the embedded PostgreSQL (${errCode(e) === "EADDRINUSE" ? "something else listens there" : errCode(e)}). ` +
             `Set SPOOL_PG_PORT to a free port, ${FIX_ELSEWHERE}.`,
           { cause: e },
         ),

@@ -206,7 +206,9 @@ describe("startEmbeddedPostgres", () => {
     const dataDir = path.join(await tempDir(), "data");
     const port = await freePort();
     await (await start(dataDir, port)).stop();
-    const sleeper = spawn("sleep", ["60"]);
+    // Same user as postgres, else postgres itself would shrug it off (kill(pid, 0) gives EPERM).
+    const runAs = isRoot ? await postgresUser() : undefined;
+    const sleeper = spawn("sleep", ["60"], { uid: runAs?.uid, gid: runAs?.gid });
     try {
       // What a reboot or container restart can leave behind: the recorded pid now belongs to someone else.
       await fs.writeFile(path.join(dataDir, "pg/postmaster.pid"), `${sleeper.pid}\n${path.join(dataDir, "pg")}\n0\n${port}\n\n127.0.0.1\n0 0\nready\n`);
