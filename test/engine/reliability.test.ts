@@ -47,12 +47,14 @@ const registry = new ProcessorRegistry()
   .register({
     type: "test.gated",
     description: "blocks until the test opens its gate, then reports and returns",
-    input: z.object({ gate: z.string() }),
+    input: z.object({ gate: z.string(), report: z.boolean().default(true) }),
     async run(job, ctx) {
       executions.push({ id: job.id, attempt: ctx.attempt });
       await gates.get(job.input.gate)!.opened;
-      ctx.progress(0.9);
-      await ctx.stage("late");
+      if (job.input.report) {
+        ctx.progress(0.9);
+        await ctx.stage("late");
+      }
       return { by: ctx.attempt };
     },
   })
@@ -181,6 +183,24 @@ describe("leases and fencing", () => {
     expect(statuses[2].error.code).toBe("WORKER_LOST");
     const late = (await db.pool.query(`select count(*)::int as n from job_events where job_id = $1 and (data->>'attempt')::int = 1 and kind <> 'STATUS'`, [job.id])).rows[0].n;
     expect(late).toBe(0);
+  });
+
+  it("rejects a frozen worker's completion even when it reports nothing first", async () => {
+    // Without a progress or stage write, nothing tells worker A it lost the job: only the
+    // attempt fence on the completing statement stands between A and B's job.
+    const g = gate();
+    gates.set("silent", g);
+    const a = new Engine({ pool: db.pool, registry, log, concurrency: 1, leaseMs: 60_000 });
+    const { job } = await submitJob(db.pool, registry, org, { type: "test.gated", input: { gate: "silent", report: false } });
+    const aRun = a.runOnce();
+    await waitFor(async () => executions.some((e) => e.id === job.id), "worker A to start");
+    await db.pool.query(`update jobs set lease_expires_at = now() - interval '1 second' where id = $1`, [job.id]);
+    await new Engine({ pool: db.pool, registry, log, concurrency: 1 }).sweep();
+    // B claims attempt 2 (and is itself still running it when A finishes).
+    await db.pool.query(`update jobs set status = 'RUNNING', attempts = attempts + 1, lease_expires_at = now() + interval '1 minute' where id = $1`, [job.id]);
+    g.open();
+    await aRun;
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "RUNNING", attempts: 2, result: null });
   });
 
   it("fails a job with WORKER_LOST when the lost attempt was its last", async () => {
