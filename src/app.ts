@@ -7,6 +7,7 @@ import type { Config } from "./config.ts";
 import { ensureDatabase, openDatabase, type Database } from "./db/database.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { migrate } from "./db/migrate.ts";
+import { SpoolError } from "./engine/errors.ts";
 import { Engine } from "./engine/engine.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry } from "./processors/index.ts";
@@ -35,9 +36,26 @@ export async function resolveDatabaseUrl(config: Config, log: Logger): Promise<{
   return { url: embedded.urlFor("spool"), embedded };
 }
 
+/** Applies migrations, turning "cannot connect" into a message that says what to check. */
+export async function migrateOrExplain(url: string): Promise<string[]> {
+  try {
+    return await migrate(url);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code && CONNECT_ERRORS.has(code)) {
+      const u = new URL(url);
+      throw new SpoolError("DATABASE_UNREACHABLE", `Cannot use the database ${u.pathname.slice(1)} at ${u.hostname}:${u.port || 5432} (${(err as Error).message}). Check DATABASE_URL, or unset it to run the embedded Postgres.`);
+    }
+    throw err;
+  }
+}
+
+// Connection refused, unknown host, timeout, bad password, no such database, no such role.
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "28P01", "28000", "3D000"]);
+
 export async function createApp(config: Config, log: Logger, opts: { registry?: ProcessorRegistry } = {}): Promise<App> {
   const { url, embedded } = await resolveDatabaseUrl(config, log);
-  const applied = await migrate(url);
+  const applied = await migrateOrExplain(url);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
 
   const db = openDatabase(url, { onError: (err) => log.warn({ err: err.message }, "idle database connection failed") });

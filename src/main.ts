@@ -1,7 +1,6 @@
 // The `spool` command: serve (API + engine), worker (engine only), migrate.
-import { createApp, resolveDatabaseUrl } from "./app.ts";
+import { createApp, migrateOrExplain, resolveDatabaseUrl } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { migrate } from "./db/migrate.ts";
 import { createLogger } from "./log.ts";
 
 const USAGE = `usage: spool <command>
@@ -23,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === "migrate") {
     const { url, embedded } = await resolveDatabaseUrl(config, log);
     try {
-      const applied = await migrate(url);
+      const applied = await migrateOrExplain(url);
       process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "database is up to date\n");
     } finally {
       await embedded?.stop();

@@ -102,6 +102,14 @@ describe("spool serve on the embedded Postgres", () => {
     expect(s.output()).not.toMatch(/undefined/);
   });
 
+  it("explains an unreachable DATABASE_URL instead of a bare socket error", async () => {
+    const s = spool(["serve"], { SPOOL_DATA_DIR: path.join(dir, "data"), DATABASE_URL: "postgresql://spool:pw@127.0.0.1:1/spool" });
+    expect(await s.exited).toBe(1);
+    expect(s.output()).toContain("Cannot use the database spool at 127.0.0.1:1");
+    expect(s.output()).toContain("Check DATABASE_URL");
+    expect(s.output()).not.toContain("pw@");
+  });
+
   it("refuses an invalid configuration with the variable named", async () => {
     const s = spool(["serve"], { SPOOL_DATA_DIR: path.join(dir, "data"), SPOOL_CONCURRENCY: "lots" });
     expect(await s.exited).toBe(1);
