@@ -14,6 +14,7 @@
 //
 // Flags: --jobs N (20000), --latency-samples N (1000), --systems spool,graphile,pgboss,
 // --pgboss-drain-seconds S (20: pg-boss's defaults fetch 1 job per 2 s poll).
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -58,13 +59,17 @@ function parseArgs(argv: string[]) {
 const args = parseArgs(process.argv.slice(2));
 const log = createLogger("warn");
 const CPUS = os.availableParallelism();
+const WARMUP_JOBS = 1_000; // run through each worker once before the timed drain (JIT, caches, connections)
 const IDLE_GAP_MS = 10; // pause between a job finishing and the next submit, so the worker is idle
 const PGBOSS_LATENCY_CAP = 50; // pg-boss's 2 s polling makes each sample take ~2 s (latency + random gap)
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-type Drain = { jobs: number; done: number; ms: number; complete: boolean; commits: number | null; walBytes: number | null; statements?: number };
+type Drain = {
+  jobs: number; done: number; ms: number; complete: boolean; commits: number | null; walBytes: number | null;
+  statements?: number; nodeCpuUs: number; machineCpuUs: number | null;
+};
 type Row = { system: string; drain: Drain | null; latency: number[] | null; latencyNote?: string };
 
 function dbUrl(serverUrl: string, database: string): string {
@@ -121,6 +126,13 @@ async function waitFor(cond: () => boolean | Promise<boolean>, intervalMs: numbe
     await sleep(intervalMs);
   }
   return cond();
+}
+
+/** Waits for `p`, at most `ms`; clears its timer either way. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -212,71 +224,127 @@ async function benchSpool(label: string, concurrency: number, adminUrl: string):
     },
   });
   const config = loadConfig({ ...process.env, DATABASE_URL: url });
-
-  // Setup on connections that are closed before the counters are read.
   const setup = openDatabase(url);
   const org = await ensureOrganization(setup.prisma, "bench");
-  for (let left = args.jobs; left > 0; left -= 5_000) {
-    await setup.pool.query(SPOOL_BULK_INSERT, [org.id, SPOOL_TYPE, 3, Math.min(5_000, left)]);
-  }
-  await setup.pool.query("vacuum analyze jobs");
   await setup.close();
 
-  // Drain.
-  const before = await counters(adminUrl, dbName);
-  let drain: Drain;
-  {
+  const queue = async (n: number) => {
+    const db = openDatabase(url);
+    for (let left = n; left > 0; left -= 5_000) {
+      await db.pool.query(SPOOL_BULK_INSERT, [org.id, SPOOL_TYPE, registry.get(SPOOL_TYPE)!.maxAttempts ?? 3, Math.min(5_000, left)]);
+    }
+    await db.pool.query("vacuum analyze jobs");
+    await db.pool.query("vacuum analyze job_events");
+    await db.close();
+  };
+  const startWorker = async (countStatements = false) => {
     const db = openDatabase(url, { onError: (err) => log.warn({ err: err.message }, "idle connection failed") });
     let statements = 0;
-    const query = db.pool.query.bind(db.pool) as (...a: unknown[]) => unknown;
-    (db.pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-      statements++;
-      return query(...a);
-    };
+    if (countStatements) {
+      const query = db.pool.query.bind(db.pool) as (...a: unknown[]) => unknown;
+      (db.pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
+        statements++;
+        return query(...a);
+      };
+    }
     const listener = new PgListener(url, log);
     await listener.start();
     const engine = new Engine({ pool: db.pool, registry, log, listener, concurrency, leaseMs: config.leaseMs });
-    const t0 = performance.now();
     engine.start();
-    const handled = await waitFor(() => signals.started >= args.jobs, 5, drainTimeoutMs(args.jobs));
-    const countStatements = statements;
-    const check = new pg.Client({ connectionString: url });
-    await check.connect();
-    const left = async () => Number((await check.query(`select count(*)::int as n from jobs where status <> 'SUCCEEDED'`)).rows[0].n);
-    const complete = handled && (await waitFor(async () => (await left()) === 0, 10, 30_000));
-    const ms = performance.now() - t0;
-    const done = args.jobs - (await left());
-    await check.end();
-    await engine.stop(5_000);
-    await listener.stop();
-    await db.close();
-    const cost = await costSince(adminUrl, dbName, before);
-    drain = { jobs: args.jobs, done, ms, complete, ...cost, statements: countStatements };
+    return {
+      db,
+      engine,
+      statements: () => statements,
+      async stop() {
+        await engine.stop(5_000);
+        await listener.stop();
+        await db.close();
+      },
+    };
+  };
+
+  // Warm-up (not measured): the same worker through a small queue.
+  const warmup = Math.min(WARMUP_JOBS, args.jobs);
+  await queue(warmup);
+  {
+    const w = await startWorker();
+    await waitFor(() => signals.started >= warmup, 5, drainTimeoutMs(warmup));
+    await waitFor(() => w.engine.runningCount === 0, 5, 30_000);
+    await w.stop();
+    signals.reset();
   }
 
+  await queue(args.jobs);
+  const drain = await timedDrain({
+    adminUrl, dbName, url, signals,
+    timeoutMs: drainTimeoutMs(args.jobs),
+    remaining: { text: `select count(*)::int as n from jobs where status <> 'SUCCEEDED'` },
+    startWorker: () => startWorker(true),
+  });
+
   // Latency: a fresh, idle worker; submissions through submitJob (one transaction each).
-  let latency: number[];
-  {
-    signals.reset();
-    const db = openDatabase(url, { onError: (err) => log.warn({ err: err.message }, "idle connection failed") });
-    const listener = new PgListener(url, log);
-    await listener.start();
-    const engine = new Engine({ pool: db.pool, registry, log, listener, concurrency, leaseMs: config.leaseMs });
-    engine.start();
-    await sleep(200);
-    latency = await measureLatency(
-      args.latencySamples,
-      signals,
-      (seq) => submitJob(db.pool, registry, org.id, { type: SPOOL_TYPE, input: { seq } }),
-      async () => {
-        await waitFor(() => engine.runningCount === 0, 1, 30_000);
-      },
-    );
-    await engine.stop(5_000);
-    await listener.stop();
-    await db.close();
-  }
+  signals.reset();
+  const w = await startWorker();
+  await sleep(200);
+  const latency = await measureLatency(
+    args.latencySamples,
+    signals,
+    (seq) => submitJob(w.db.pool, registry, org.id, { type: SPOOL_TYPE, input: { seq } }),
+    async () => {
+      await waitFor(() => w.engine.runningCount === 0, 1, 30_000);
+    },
+  );
+  await w.stop();
   return { system: label, drain, latency };
+}
+
+/** CPU time used so far: this process, and the whole machine (all cores; Linux only). */
+function cpuNow(): { node: number; machine: number | null } {
+  const u = process.cpuUsage();
+  let machine: number | null = null;
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal …: busy = all but idle and iowait, in USER_HZ (100/s)
+    const busy = line.slice(0, 8).reduce((a, b) => a + b, 0) - line[3]! - line[4]!;
+    machine = busy * 10_000; // µs
+  } catch {
+    machine = null;
+  }
+  return { node: u.user + u.system, machine };
+}
+
+/**
+ * Starts the worker, waits until the handlers saw every job, then until the database says
+ * no job is left; then stops the worker and reads the server's counters.
+ */
+async function timedDrain(o: {
+  adminUrl: string; dbName: string; url: string; signals: StartSignals; timeoutMs: number;
+  remaining: { text: string; values?: unknown[] };
+  startWorker: () => Promise<{ stop(): Promise<void>; statements?: () => number }>;
+}): Promise<Drain> {
+  await sleep(300); // setup connections have exited and flushed their statistics
+  const before = await counters(o.adminUrl, o.dbName);
+  const check = new pg.Client({ connectionString: o.url });
+  await check.connect();
+  const left = async () => Number((await check.query(o.remaining.text, o.remaining.values)).rows[0].n);
+  const jobs = await left();
+  const cpu0 = cpuNow();
+  const t0 = performance.now();
+  const worker = await o.startWorker();
+  const handled = await waitFor(() => o.signals.started >= jobs, 5, o.timeoutMs);
+  const complete = handled && (await waitFor(async () => (await left()) === 0, 10, 30_000));
+  const ms = performance.now() - t0;
+  const cpu1 = cpuNow();
+  const statements = worker.statements?.();
+  const done = jobs - (await left());
+  await check.end();
+  await worker.stop();
+  const cost = await costSince(o.adminUrl, o.dbName, before);
+  return {
+    jobs, done, ms, complete, ...cost, statements,
+    nodeCpuUs: cpu1.node - cpu0.node,
+    machineCpuUs: cpu0.machine !== null && cpu1.machine !== null ? cpu1.machine - cpu0.machine : null,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,65 +370,59 @@ async function benchGraphile(label: string, concurrency: number | undefined, adm
   // Everything else default (concurrency 1, pollInterval 2000 ms, LISTEN/NOTIFY, no local
   // queue, no batched completion); noHandleSignals so the bench owns its process's signals.
   const options = { connectionString: url, taskList, logger: graphileLogger, noHandleSignals: true, ...(concurrency ? { concurrency } : {}) };
-
-  {
+  const queue = async (n: number) => {
     const utils = await makeWorkerUtils({ connectionString: url, logger: graphileLogger });
     await utils.migrate();
-    for (let i = 0; i < args.jobs; i += 1_000) {
-      const specs = Array.from({ length: Math.min(1_000, args.jobs - i) }, () => ({ identifier: GRAPHILE_TASK, payload: {} }));
-      await utils.addJobs(specs);
+    for (let i = 0; i < n; i += 1_000) {
+      await utils.addJobs(Array.from({ length: Math.min(1_000, n - i) }, () => ({ identifier: GRAPHILE_TASK, payload: {} })));
     }
     await utils.withPgClient((c) => c.query("vacuum analyze graphile_worker._private_jobs"));
     await utils.release();
-  }
+  };
 
-  const before = await counters(adminUrl, dbName);
-  let drain: Drain;
+  const warmup = Math.min(WARMUP_JOBS, args.jobs);
+  await queue(warmup);
   {
-    const t0 = performance.now();
     const runner = await runGraphile(options);
-    const handled = await waitFor(() => signals.started >= args.jobs, 5, drainTimeoutMs(args.jobs));
-    const check = new pg.Client({ connectionString: url });
-    await check.connect();
-    const left = async () => Number((await check.query(`select count(*)::int as n from graphile_worker._private_jobs`)).rows[0].n);
-    const complete = handled && (await waitFor(async () => (await left()) === 0, 10, 30_000));
-    const ms = performance.now() - t0;
-    const done = args.jobs - (await left());
-    await check.end();
+    await waitFor(() => signals.started >= warmup, 5, drainTimeoutMs(warmup));
     await runner.stop();
-    const cost = await costSince(adminUrl, dbName, before);
-    drain = { jobs: args.jobs, done, ms, complete, ...cost };
-  }
-
-  let latency: number[];
-  {
     signals.reset();
-    const runner = await runGraphile(options);
-    const utils = await makeWorkerUtils({ connectionString: url, logger: graphileLogger });
-    const completed = new Map<number, () => void>();
-    const pendingComplete = new Map<number, Promise<void>>();
-    runner.events.on("job:complete", ({ job }) => {
-      const seq = (job.payload as { seq?: number } | null)?.seq;
-      if (typeof seq === "number") completed.get(seq)?.();
-    });
-    await sleep(200);
-    latency = await measureLatency(
-      args.latencySamples,
-      signals,
-      (seq) => {
-        // Registered before the submit, so a fast completion is not missed.
-        pendingComplete.set(seq, new Promise<void>((resolve) => completed.set(seq, resolve)));
-        return utils.addJob(GRAPHILE_TASK, { seq });
-      },
-      async (seq) => {
-        await Promise.race([pendingComplete.get(seq), sleep(30_000)]);
-        pendingComplete.delete(seq);
-        completed.delete(seq);
-      },
-    );
-    await utils.release();
-    await runner.stop();
   }
+
+  await queue(args.jobs);
+  const drain = await timedDrain({
+    adminUrl, dbName, url, signals,
+    timeoutMs: drainTimeoutMs(args.jobs),
+    remaining: { text: `select count(*)::int as n from graphile_worker._private_jobs` },
+    startWorker: async () => runGraphile(options),
+  });
+
+  signals.reset();
+  const runner = await runGraphile(options);
+  const utils = await makeWorkerUtils({ connectionString: url, logger: graphileLogger });
+  const completed = new Map<number, () => void>();
+  const pendingComplete = new Map<number, Promise<void>>();
+  runner.events.on("job:complete", ({ job }) => {
+    const seq = (job.payload as { seq?: number } | null)?.seq;
+    if (typeof seq === "number") completed.get(seq)?.();
+  });
+  await sleep(200);
+  const latency = await measureLatency(
+    args.latencySamples,
+    signals,
+    (seq) => {
+      // Registered before the submit, so a fast completion is not missed.
+      pendingComplete.set(seq, new Promise<void>((resolve) => completed.set(seq, resolve)));
+      return utils.addJob(GRAPHILE_TASK, { seq });
+    },
+    async (seq) => {
+      await within(pendingComplete.get(seq)!, 30_000);
+      pendingComplete.delete(seq);
+      completed.delete(seq);
+    },
+  );
+  await utils.release();
+  await runner.stop();
   return { system: label, drain, latency };
 }
 
@@ -389,55 +451,47 @@ async function benchPgBoss(label: string, adminUrl: string): Promise<Row> {
   }
 
   // The worker: default constructor options, default work options (batchSize 1, pollingIntervalSeconds 2).
-  const before = await counters(adminUrl, dbName);
-  let drain: Drain;
-  {
-    const boss = new PgBoss(url);
-    boss.on("error", onError);
-    await boss.start();
-    const t0 = performance.now();
-    await boss.work(drainQueue, async (jobs) => {
-      for (const j of jobs) signals.hit((j.data as { seq?: number }).seq);
-    });
-    const capMs = args.pgbossDrainSeconds * 1_000;
-    const handled = await waitFor(() => signals.started >= args.jobs, 5, Math.min(capMs, drainTimeoutMs(args.jobs)));
-    const check = new pg.Client({ connectionString: url });
-    await check.connect();
-    const left = async () =>
-      Number((await check.query(`select count(*)::int as n from pgboss.job where name = $1 and state <> 'completed'`, [drainQueue])).rows[0].n);
-    const complete = handled && (await waitFor(async () => (await left()) === 0, 10, 30_000));
-    const ms = performance.now() - t0;
-    const done = args.jobs - (await left());
-    await check.end();
-    await boss.offWork(drainQueue);
-    await boss.stop({ graceful: true, wait: true });
-    const cost = await costSince(adminUrl, dbName, before);
-    drain = { jobs: args.jobs, done, ms, complete, ...cost };
-  }
+  // No warm-up: at 1 job per 2 s there is nothing to warm.
+  const drain = await timedDrain({
+    adminUrl, dbName, url, signals,
+    timeoutMs: Math.min(args.pgbossDrainSeconds * 1_000, drainTimeoutMs(args.jobs)),
+    remaining: { text: `select count(*)::int as n from pgboss.job where name = $1 and state <> 'completed'`, values: [drainQueue] },
+    startWorker: async () => {
+      const boss = new PgBoss(url);
+      boss.on("error", onError);
+      await boss.start();
+      await boss.work(drainQueue, async (jobs) => {
+        for (const j of jobs) signals.hit((j.data as { seq?: number }).seq);
+      });
+      return {
+        async stop() {
+          await boss.offWork(drainQueue);
+          await boss.stop({ graceful: true, wait: true });
+        },
+      };
+    },
+  });
 
-  let latency: number[];
   const samples = Math.min(args.latencySamples, PGBOSS_LATENCY_CAP);
-  {
-    signals.reset();
-    const boss = new PgBoss(url);
-    boss.on("error", onError);
-    await boss.start();
-    await boss.work(latencyQueue, async (jobs) => {
-      for (const j of jobs) signals.hit((j.data as { seq?: number }).seq);
-    });
-    await sleep(200);
-    latency = await measureLatency(
-      samples,
-      signals,
-      (seq) => boss.send(latencyQueue, { seq }),
-      async () => undefined,
-      // Submitting right after a fetch would always land ~2 s before the next poll; a random
-      // pause spreads submissions over the polling cycle, as independent arrivals would be.
-      () => Math.random() * 2_000,
-    );
-    await boss.offWork(latencyQueue);
-    await boss.stop({ graceful: true, wait: true });
-  }
+  signals.reset();
+  const boss = new PgBoss(url);
+  boss.on("error", onError);
+  await boss.start();
+  await boss.work(latencyQueue, async (jobs) => {
+    for (const j of jobs) signals.hit((j.data as { seq?: number }).seq);
+  });
+  await sleep(200);
+  const latency = await measureLatency(
+    samples,
+    signals,
+    (seq) => boss.send(latencyQueue, { seq }),
+    async () => undefined,
+    // Submitting right after a fetch would always land ~2 s before the next poll; a random
+    // pause spreads submissions over the polling cycle, as independent arrivals would be.
+    () => Math.random() * 2_000,
+  );
+  await boss.offWork(latencyQueue);
+  await boss.stop({ graceful: true, wait: true });
   const note = samples < args.latencySamples ? `${samples} samples` : undefined;
   return { system: label, drain, latency, latencyNote: note };
 }
@@ -466,7 +520,12 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
     return { row: r, rate: rate(r.drain), p50: sorted.length ? percentile(sorted, 50) : null, p99: sorted.length ? percentile(sorted, 99) : null };
   });
   const base = stats.find((s) => s.row.system === "graphile-worker (default)");
-  const ratio = (v: number | null, b: number | null | undefined) => (v !== null && b ? `x${fmt(v / b, 2)}` : "-");
+  const ratio = (v: number | null, b: number | null | undefined) => {
+    if (v === null || !b) return "-";
+    const r = v / b;
+    return r !== 0 && r < 0.01 ? `x${r.toPrecision(2)}` : `x${fmt(r, 2)}`;
+  };
+  const fmtRate = (r: number | null) => fmt(r, r !== null && r < 10 ? 2 : 0);
 
   console.log("");
   console.log(`Spool engine benchmark: no-op jobs, ${args.jobs.toLocaleString("en-US")} queued for the drain, ${args.latencySamples} sequential submissions for latency`);
@@ -477,7 +536,7 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
       ["system", "drain jobs/s", "p50 ms", "p99 ms", "drain vs gw", "p50 vs gw", "p99 vs gw"],
       stats.map((s) => [
         s.row.system + (s.row.drain && !s.row.drain.complete ? " *" : ""),
-        fmt(s.rate, 0),
+        fmtRate(s.rate),
         fmt(s.p50, 2),
         fmt(s.p99, 2) + (s.row.latencyNote ? ` (${s.row.latencyNote})` : ""),
         ratio(s.rate, base?.rate),
@@ -490,16 +549,19 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
   console.log("Cost per job during the drain (server counters; includes the systems' own background queries):");
   console.log(
     table(
-      ["system", "jobs done", "drain s", "commits/job", "WAL bytes/job", "client stmts/job"],
+      ["system", "jobs done", "drain s", "commits/job", "WAL bytes/job", "CPU µs/job node", "CPU µs/job machine", "client stmts/job"],
       stats.map((s) => {
         const d = s.row.drain;
+        const per = (v: number | null | undefined, digits: number) => (d && d.done && v != null ? fmt(v / d.done, digits) : "-");
         return [
           s.row.system,
           d ? d.done.toLocaleString("en-US") : "-",
           d ? fmt(d.ms / 1000, 2) : "-",
-          d?.commits != null && d.done ? fmt(d.commits / d.done, 2) : "-",
-          d?.walBytes != null && d.done ? fmt(d.walBytes / d.done, 0) : "-",
-          d?.statements != null && d.done ? fmt(d.statements / d.done, 2) : "-",
+          per(d?.commits, 2),
+          per(d?.walBytes, 0),
+          per(d?.nodeCpuUs, 0),
+          per(d?.machineCpuUs, 0),
+          per(d?.statements, 2),
         ];
       }),
     ),
@@ -515,9 +577,12 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
   console.log(`    its drain is cut off after ${args.pgbossDrainSeconds} s (rate = jobs done / time). Latency: ${Math.min(args.latencySamples, PGBOSS_LATENCY_CAP)} samples`);
   console.log(`    (each takes ~2 s), submitted after a random 0-2 s pause so they land at random points of the poll cycle. Submissions: boss.send.`);
   console.log(`  latency = performance.now() just before the submit call → handler entry; the next job is submitted ${IDLE_GAP_MS} ms after the previous one finished.`);
-  console.log(`  drain = worker start → every job finished in the database (handler count, then confirmed by a count query).`);
+  console.log(`  drain = worker start → every job finished in the database (handler count, then confirmed by a count query);`);
+  console.log(`    Spool and graphile-worker first run ${WARMUP_JOBS} untimed warm-up jobs through the same worker configuration.`);
   console.log(`  commits/job: pg_stat_database.xact_commit delta of the system's database (read after its connections closed); WAL: cluster-wide LSN delta.`);
+  console.log(`  CPU µs/job: node = this process (process.cpuUsage); machine = all cores from /proc/stat (Postgres + node + anything else running).`);
   console.log(`  client stmts/job: Spool pool.query calls during the drain (engine statements, excluding the LISTEN connection).`);
+  console.log(`  pg-boss's per-job costs are its polling and maintenance over the cut-off window divided by the few jobs it ran.`);
   if (stats.some((s) => s.row.drain && !s.row.drain.complete)) console.log(`  * the drain did not finish within its time limit; the rate counts the jobs that did.`);
 
   const spool = stats.find((s) => s.row.system === "spool (default)");
@@ -526,7 +591,7 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
     console.log("");
     console.log(
       `Goal drain >= graphile-worker: ${ok((spool.rate ?? 0) >= (base.rate ?? Infinity))} ` +
-        `(spool default ${fmt(spool.rate, 0)} jobs/s vs ${fmt(base.rate, 0)}; ${ratio(spool.rate, base.rate)})`,
+        `(spool default ${fmtRate(spool.rate)} jobs/s vs ${fmtRate(base.rate)}; ${ratio(spool.rate, base.rate)})`,
     );
     console.log(
       `Goal latency <= graphile-worker: ${ok((spool.p50 ?? Infinity) <= (base.p50 ?? 0) && (spool.p99 ?? Infinity) <= (base.p99 ?? 0))} ` +
