@@ -58,10 +58,15 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const applied = await migrateOrExplain(url);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
 
-  const db = openDatabase(url, { onError: (err) => log.warn({ err: err.message }, "idle database connection failed") });
+  const db = openDatabase(url, {
+    // Each running job may hold a connection (progress, its own queries) besides the loop's.
+    engineMax: config.concurrency + 4,
+    engineSyncCommit: config.engineSyncCommit,
+    onError: (err) => log.warn({ err: err.message }, "idle database connection failed"),
+  });
   const listener = new PgListener(url, log);
   const registry = opts.registry ?? createRegistry();
-  const engine = config.role === "api" ? null : new Engine({ pool: db.pool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
+  const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
   const server = config.role === "worker" ? null : http.createServer((req, res) => void handle(req, res));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse) {

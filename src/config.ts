@@ -17,6 +17,7 @@ const schema = z.object({
   SPOOL_ROLE: z.enum(["all", "api", "worker"]).default("all"),
   SPOOL_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
   SPOOL_LEASE_MS: intFrom(1_000).max(600_000).default(15_000),
+  SPOOL_ENGINE_SYNC_COMMIT: z.enum(["on", "off"]).default("off"),
   SPOOL_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
@@ -33,6 +34,7 @@ export type Config = {
   role: "all" | "api" | "worker";
   shutdownGraceMs: number;
   leaseMs: number;
+  engineSyncCommit: boolean;
   logLevel: string;
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
@@ -62,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     role: e.SPOOL_ROLE,
     shutdownGraceMs: e.SPOOL_SHUTDOWN_GRACE_MS,
     leaseMs: e.SPOOL_LEASE_MS,
+    engineSyncCommit: e.SPOOL_ENGINE_SYNC_COMMIT === "on",
     logLevel: e.SPOOL_LOG_LEVEL,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,

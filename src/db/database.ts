@@ -1,5 +1,11 @@
-// The process's database handles: one pg Pool, shared by the engine's raw SQL and by
-// Prisma (through its pg driver adapter), so the process holds one set of connections.
+// The process's database handles. `pool` serves the API, the services and Prisma (through
+// its pg driver adapter). `enginePool` serves the job engine and its processors, and by
+// default its commits do not wait for the WAL flush (synchronous_commit = off): everything
+// a worker writes (claim, heartbeat, progress, completion, outputs) is redone if a
+// Postgres crash loses the last fraction of a second, because jobs run at least once and
+// their effects are idempotent. Enqueue — what a client is told was accepted — stays on
+// `pool`, fully durable. bench:engine: drain 1.4-1.7x, submit→start p50 -25%.
+// SPOOL_ENGINE_SYNC_COMMIT=on makes engine commits wait too.
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client.ts";
@@ -7,22 +13,38 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 export type Database = {
   url: string;
   pool: pg.Pool;
+  enginePool: pg.Pool;
   prisma: PrismaClient;
   close(): Promise<void>;
 };
 
-export function openDatabase(url: string, opts: { max?: number; onError?: (err: Error) => void } = {}): Database {
+export type DatabaseOptions = {
+  max?: number;
+  engineMax?: number;
+  engineSyncCommit?: boolean;
+  onError?: (err: Error) => void;
+};
+
+export function openDatabase(url: string, opts: DatabaseOptions = {}): Database {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 20, keepAlive: true });
+  const enginePool = new pg.Pool({
+    connectionString: url,
+    max: opts.engineMax ?? 10,
+    keepAlive: true,
+    options: opts.engineSyncCommit ? undefined : "-c synchronous_commit=off",
+  });
   // An idle connection dropped by the server must not crash the process.
   pool.on("error", (err) => opts.onError?.(err));
+  enginePool.on("error", (err) => opts.onError?.(err));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     url,
     pool,
+    enginePool,
     prisma,
     async close() {
       await prisma.$disconnect().catch(() => undefined);
-      await pool.end().catch(() => undefined);
+      await Promise.all([pool.end().catch(() => undefined), enginePool.end().catch(() => undefined)]);
     },
   };
 }

@@ -71,7 +71,8 @@ async function insert(db: Queryable, req: {
 }): Promise<EnqueueResult> {
   const inputJson = JSON.stringify(req.input);
   const metadataJson = checkSize("metadata", req.metadata, LIMITS.metadataBytes);
-  const { rows } = await db.query(sql.insertJob, [
+  // Named: prepared once per connection, not planned at every submit.
+  const { rows } = await db.query({ name: "spool_insert_job", text: sql.insertJob }, [
     req.organizationId, req.type, inputJson, req.priority, req.maxAttempts, req.runAt ?? null,
     req.idempotencyKey ?? null, metadataJson, req.parentId,
   ]);

@@ -4,8 +4,11 @@
 // domain write is in.
 import type pg from "pg";
 
+/** A statement with a name is prepared once per connection (pg); Prisma runs its text. */
+export type Statement = string | { name: string; text: string };
+
 export type Queryable = {
-  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  query<R extends pg.QueryResultRow = any>(statement: Statement, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
 };
 
 type PrismaRawTx = { $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T> };
@@ -13,7 +16,8 @@ type PrismaRawTx = { $queryRawUnsafe<T = unknown>(query: string, ...values: unkn
 /** Adapts a Prisma transaction client so engine statements run inside it. */
 export function fromPrismaTx(tx: PrismaRawTx): Queryable {
   return {
-    async query(text, values = []) {
+    async query(statement, values = []) {
+      const text = typeof statement === "string" ? statement : statement.text;
       const rows = await tx.$queryRawUnsafe<any[]>(text, ...values);
       return { rows, rowCount: rows.length };
     },

@@ -23,11 +23,16 @@ export async function getJob(pool: pg.Pool, organizationId: string, id: string):
   return toJob(rows[0]);
 }
 
+/**
+ * Submits one job. The insert is a single statement (atomic on its own), so it runs
+ * without BEGIN/COMMIT round trips; domain writes that enqueue call `enqueue(tx, …)` in
+ * their own transaction instead.
+ */
 export function submitJob(
   pool: pg.Pool, registry: ProcessorRegistry, organizationId: string,
   req: EnqueueOptions & { type: string; input: unknown },
 ): Promise<EnqueueResult> {
-  return inTransaction(pool, (tx) => enqueue(tx, registry, { ...req, organizationId }));
+  return enqueue(pool, registry, { ...req, organizationId });
 }
 
 export function submitBatch(

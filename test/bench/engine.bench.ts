@@ -208,7 +208,7 @@ with j as (
 )
 select count(*)::int as n from e`;
 
-async function benchSpool(label: string, concurrency: number, adminUrl: string): Promise<Row> {
+async function benchSpool(label: string, concurrency: number, adminUrl: string, engineSyncCommit = false): Promise<Row> {
   const dbName = "bench_spool";
   const url = await recreateDatabase(adminUrl, dbName);
   await migrate(url);
@@ -238,18 +238,19 @@ async function benchSpool(label: string, concurrency: number, adminUrl: string):
     await db.close();
   };
   const startWorker = async (countStatements = false) => {
-    const db = openDatabase(url, { onError: (err) => log.warn({ err: err.message }, "idle connection failed") });
+    // As `spool serve` builds it: the engine on enginePool, submissions on the durable pool.
+    const db = openDatabase(url, { engineMax: concurrency + 4, engineSyncCommit, onError: (err) => log.warn({ err: err.message }, "idle connection failed") });
     let statements = 0;
     if (countStatements) {
-      const query = db.pool.query.bind(db.pool) as (...a: unknown[]) => unknown;
-      (db.pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
+      const query = db.enginePool.query.bind(db.enginePool) as (...a: unknown[]) => unknown;
+      (db.enginePool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
         statements++;
         return query(...a);
       };
     }
     const listener = new PgListener(url, log);
     await listener.start();
-    const engine = new Engine({ pool: db.pool, registry, log, listener, concurrency, leaseMs: config.leaseMs });
+    const engine = new Engine({ pool: db.enginePool, registry, log, listener, concurrency, leaseMs: config.leaseMs });
     engine.start();
     return {
       db,
@@ -282,7 +283,7 @@ async function benchSpool(label: string, concurrency: number, adminUrl: string):
     startWorker: () => startWorker(true),
   });
 
-  // Latency: a fresh, idle worker; submissions through submitJob (one transaction each).
+  // Latency: a fresh, idle worker; submissions through submitJob on the durable API pool.
   signals.reset();
   const w = await startWorker();
   await sleep(200);
@@ -569,7 +570,9 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
   console.log("");
   console.log("Notes:");
   console.log(`  ratios are system / graphile-worker (default); drain: higher is better, latency: lower is better.`);
-  console.log(`  spool (default) = SPOOL_CONCURRENCY unset = os.availableParallelism() = ${CPUS}, as \`npm start\` runs; leaseMs 15000, pollMs 1000, LISTEN/NOTIFY wake-ups.`);
+  console.log(`  spool (default) = SPOOL_CONCURRENCY unset = os.availableParallelism() = ${CPUS}, as \`npm start\` runs; leaseMs 15000, pollMs 1000, LISTEN/NOTIFY wake-ups;`);
+  console.log(`    engine commits skip the WAL flush (synchronous_commit=off on the engine pool; jobs are at-least-once), submissions are fully durable.`);
+  console.log(`  spool (engine sync commit) = the same with SPOOL_ENGINE_SYNC_COMMIT=on: every engine commit waits for the WAL flush, as graphile-worker's do.`);
   console.log(`  spool (concurrency 1) matches graphile-worker's default concurrency; the concurrency-10 rows compare both at 10.`);
   console.log(`  graphile-worker (default) = 0.17 defaults: concurrency 1, pollInterval 2000 ms, LISTEN/NOTIFY on jobs:insert, maxPoolSize 10,`);
   console.log(`    no localQueue, no completeJobBatchDelay. Logger limited to warnings (the default prints a line per job). Submissions: workerUtils.addJob.`);
@@ -619,6 +622,7 @@ async function main() {
     };
     if (args.systems.includes("spool")) {
       await step("spool (default)", () => benchSpool("spool (default)", config.concurrency, url));
+      await step("spool (engine sync commit)", () => benchSpool("spool (engine sync commit)", config.concurrency, url, true));
       if (CPUS !== 1) await step("spool (concurrency 1)", () => benchSpool("spool (concurrency 1)", 1, url));
       if (CPUS !== 10) await step("spool (concurrency 10)", () => benchSpool("spool (concurrency 10)", 10, url));
     }
