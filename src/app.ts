@@ -1,7 +1,7 @@
 // The composition root: configuration → database (embedded Postgres when DATABASE_URL is
 // unset) → migrations → LISTEN connection → engine → HTTP. Nothing in Spool does work at
 // import time; everything is built here and torn down by stop() in reverse order.
-import http from "node:http";
+import type http from "node:http";
 import path from "node:path";
 import type { Config } from "./config.ts";
 import { ensureDatabase, openDatabase, type Database } from "./db/database.ts";
@@ -13,6 +13,8 @@ import type { Logger } from "./log.ts";
 import { createRegistry } from "./processors/index.ts";
 import type { ProcessorRegistry } from "./processors/registry.ts";
 import { PgListener } from "./pubsub/pg-listener.ts";
+import { createGraphQLServer } from "./server.ts";
+import { bootstrapAdminKey } from "./services/api-keys.ts";
 
 export type App = {
   config: Config;
@@ -21,6 +23,8 @@ export type App = {
   listener: PgListener;
   engine: Engine | null;
   server: http.Server | null;
+  /** The yoga instance (tests call yoga.fetch); null for a worker. */
+  graphql: ReturnType<typeof createGraphQLServer> | null;
   /** Where the HTTP server listens, once started. */
   url: string | null;
   start(): Promise<void>;
@@ -67,23 +71,25 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const listener = new PgListener(url, log);
   const registry = opts.registry ?? createRegistry();
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
-  const server = config.role === "worker" ? null : http.createServer((req, res) => void handle(req, res));
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (req.method === "GET" && req.url === "/health") {
-      const database = await db.pool.query("select 1").then(() => "up", () => "down");
-      const status = database === "up" ? (listener.connected ? "healthy" : "degraded") : "unhealthy";
-      res.writeHead(status === "unhealthy" ? 503 : 200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status, database, listener: listener.connected ? "up" : "down", engine: engine ? { running: engine.runningCount } : null }));
-      return;
-    }
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.url}` } }));
-  }
+  const graphql = config.role === "worker" ? null : createGraphQLServer({
+    pool: db.pool, prisma: db.prisma, registry, log,
+    introspection: config.introspection, graphiql: config.graphiql,
+    health: async () => ({
+      database: await db.pool.query("select 1").then(() => "up" as const, () => "down" as const),
+      listener: listener.connected ? "up" : "down",
+      engine: engine ? { running: engine.runningCount, concurrency: config.concurrency } : null,
+    }),
+  });
+  const server = graphql?.server ?? null;
 
   const app: App = {
-    config, db, registry, listener, engine, server, url: null,
+    config, db, registry, listener, engine, server, graphql, url: null,
     async start() {
+      if (graphql) {
+        const created = await bootstrapAdminKey(db.prisma, { adminKey: config.adminKey, dataDir: config.dataDir });
+        // Printed once, on the first start; afterwards it is in the file only.
+        if (created) process.stdout.write(`\nSpool admin API key (shown once, also saved to ${created.file}):\n  ${created.key}\n\n`);
+      }
       await listener.start();
       engine?.start();
       if (server) {
@@ -100,7 +106,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       }
     },
     async stop({ graceMs = config.shutdownGraceMs } = {}) {
-      if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+      await graphql?.close();
       await engine?.stop(graceMs);
       await listener.stop();
       await db.close();

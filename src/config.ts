@@ -18,6 +18,8 @@ const schema = z.object({
   SPOOL_SHUTDOWN_GRACE_MS: intFrom(0).default(30_000),
   SPOOL_LEASE_MS: intFrom(1_000).max(600_000).default(15_000),
   SPOOL_ENGINE_SYNC_COMMIT: z.enum(["on", "off"]).default("off"),
+  SPOOL_INTROSPECTION: z.enum(["on", "off"]).default("on"),
+  SPOOL_GRAPHIQL: z.enum(["on", "off"]).default("on"),
   SPOOL_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
@@ -35,6 +37,8 @@ export type Config = {
   shutdownGraceMs: number;
   leaseMs: number;
   engineSyncCommit: boolean;
+  introspection: boolean;
+  graphiql: boolean;
   logLevel: string;
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
@@ -65,6 +69,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SPOOL_SHUTDOWN_GRACE_MS,
     leaseMs: e.SPOOL_LEASE_MS,
     engineSyncCommit: e.SPOOL_ENGINE_SYNC_COMMIT === "on",
+    introspection: e.SPOOL_INTROSPECTION === "on",
+    graphiql: e.SPOOL_GRAPHIQL === "on",
     logLevel: e.SPOOL_LOG_LEVEL,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,

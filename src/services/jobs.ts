@@ -43,7 +43,8 @@ export function submitBatch(
 
 /**
  * Cancels a QUEUED or RUNNING job (a batch: with its unfinished children). Returns the
- * job as it is now; cancelling a finished job is a CONFLICT.
+ * job as it is now. Cancelling a CANCELLED job again returns it unchanged (idempotent);
+ * cancelling a SUCCEEDED or FAILED one is a CONFLICT.
  */
 export async function cancelJob(pool: pg.Pool, organizationId: string, id: string): Promise<Job> {
   const job = await getJob(pool, organizationId, id);

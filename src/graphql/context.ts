@@ -1,0 +1,46 @@
+// What every resolver sees: the database, the engine's registry, the caller (from an API
+// key on HTTP or in the WebSocket connection_init payload) and a request id.
+import type pg from "pg";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { Logger } from "../log.ts";
+import type { ProcessorRegistry } from "../processors/registry.ts";
+import { SpoolError } from "../engine/errors.ts";
+import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";
+
+export type Deps = {
+  pool: pg.Pool;
+  prisma: PrismaClient;
+  registry: ProcessorRegistry;
+  log: Logger;
+};
+
+export type Context = Deps & {
+  requestId: string;
+  principal: Principal | null;
+};
+
+/** `Authorization: Bearer <key>` or `X-API-Key: <key>`; on WebSocket, the same in connection_init. */
+export function keyFrom(headers: { get(name: string): string | null }, params?: Record<string, unknown> | null): string | null {
+  const fromParams = params && (typeof params.apiKey === "string" ? params.apiKey : typeof params.authorization === "string" ? params.authorization : null);
+  const raw = fromParams ?? headers.get("authorization") ?? headers.get("x-api-key");
+  if (!raw) return null;
+  return raw.replace(/^Bearer\s+/i, "").trim() || null;
+}
+
+export async function principalFor(deps: Deps, key: string | null): Promise<Principal | null> {
+  if (!key) return null;
+  const principal = await authenticate(deps.prisma, key);
+  if (!principal) throw new SpoolError("UNAUTHENTICATED", "The API key is unknown, malformed or revoked. Create a key with `spool keys create` and send it as `Authorization: Bearer <key>`.");
+  return principal;
+}
+
+/** The caller, who must hold `scope` (or `admin`). */
+export function requireScope(ctx: Context, scope: Scope): Principal {
+  if (!ctx.principal) {
+    throw new SpoolError("UNAUTHENTICATED", "Send an API key as `Authorization: Bearer <key>` (HTTP) or `{ \"authorization\": \"Bearer <key>\" }` in connection_init (WebSocket).");
+  }
+  if (!ctx.principal.scopes.includes(scope) && !ctx.principal.scopes.includes("admin")) {
+    throw new SpoolError("FORBIDDEN", `This API key lacks the ${scope} scope.`);
+  }
+  return ctx.principal;
+}

@@ -1,0 +1,35 @@
+// Error masking: expected failures (SpoolError) reach the client with their stable code in
+// extensions.code and a message that says what to do; anything else is masked as
+// INTERNAL_SERVER_ERROR and logged.
+//
+// Errors are recognised by shape, not `instanceof GraphQLError`: graphql 16 ships a CJS and
+// an ESM build, and yoga/Pothos may hold the other one's class (the dual-package hazard).
+import { createGraphQLError } from "graphql-yoga";
+import type { Logger } from "../log.ts";
+import { SpoolError } from "../engine/errors.ts";
+
+type Wrapped = { originalError?: unknown; path?: readonly (string | number)[]; name?: string; message?: string };
+
+/** The innermost error behind GraphQL's wrappers. */
+function innermost(error: unknown): unknown {
+  let e = error as Wrapped | undefined;
+  while (e && typeof e === "object" && e.originalError) e = e.originalError as Wrapped;
+  return e;
+}
+
+export function maskError(log: Logger) {
+  return (error: unknown, message: string): Error => {
+    const wrapper = error as Wrapped;
+    const original = innermost(error);
+    if (original instanceof SpoolError) {
+      return createGraphQLError(original.message, {
+        path: wrapper.path,
+        extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
+      });
+    }
+    // Parse and validation errors (limits included) are the client's: shown as they are.
+    if (wrapper?.name === "GraphQLError" && !wrapper.originalError) return error as Error;
+    log.error({ err: original, path: wrapper?.path }, "unexpected error in a GraphQL operation");
+    return createGraphQLError(message, { path: wrapper?.path, extensions: { code: "INTERNAL_SERVER_ERROR" } });
+  };
+}

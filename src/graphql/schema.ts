@@ -1,0 +1,17 @@
+// The whole GraphQL schema, built from one file per domain noun.
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
+import { createBuilder } from "./builder.ts";
+import { addJobTypes } from "./job.ts";
+import { addOrganizationTypes } from "./organization.ts";
+
+export function buildSchema(): GraphQLSchema {
+  const builder = createBuilder();
+  addJobTypes(builder);
+  addOrganizationTypes(builder);
+  return builder.toSchema();
+}
+
+/** The SDL committed as schema/schema.graphql (sorted, so diffs show real changes). */
+export function printSpoolSchema(): string {
+  return `${printSchema(lexicographicSortSchema(buildSchema()))}\n`;
+}

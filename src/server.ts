@@ -1,0 +1,142 @@
+// Spool's HTTP and WebSocket front: graphql-yoga on /graphql (GraphiQL in a browser, SSE
+// for subscriptions), graphql-ws on the same path whose operations go through the same
+// envelop plugins (limits, error masking, context), and /health.
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
+import type { ExecutionArgs } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { createYoga, type Plugin } from "graphql-yoga";
+import { WebSocketServer } from "ws";
+import { keyFrom, principalFor, type Context, type Deps } from "./graphql/context.ts";
+import { maskError } from "./graphql/errors.ts";
+import { buildSchema } from "./graphql/schema.ts";
+
+export type ServerOptions = Deps & {
+  introspection: boolean;
+  graphiql: boolean;
+  /** Extra parts of /health (listener, engine, processing dependencies). */
+  health: () => Promise<Record<string, unknown> & { database: "up" | "down" }>;
+};
+
+/** Limits on what one document may ask (graphql-armor), the same on HTTP and WebSocket. */
+export const DOCUMENT_LIMITS = {
+  maxDepth: 12,
+  maxAliases: 20,
+  maxTokens: 3_000,
+  maxDirectives: 20,
+  maxCost: 10_000,
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** Every response carries x-request-id (the caller's, if sane, else a new one). */
+function useRequestId(ids: WeakMap<Request, string>): Plugin {
+  return {
+    onRequest({ request }) {
+      const given = request.headers.get("x-request-id");
+      ids.set(request, given && REQUEST_ID.test(given) ? given : randomUUID());
+    },
+    onResponse({ request, response }) {
+      const id = ids.get(request);
+      if (id) response.headers.set("x-request-id", id);
+    },
+  };
+}
+
+export function createGraphQLServer(opts: ServerOptions) {
+  const ids = new WeakMap<Request, string>();
+  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log };
+  const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
+    schema: buildSchema(),
+    graphqlEndpoint: "/graphql",
+    graphiql: opts.graphiql ? { title: "Spool", subscriptionsProtocol: "WS" } : false,
+    landingPage: false,
+    logging: { debug: () => undefined, info: () => undefined, warn: (...a) => opts.log.warn(a.map(String).join(" ")), error: (...a) => opts.log.error(a.map(String).join(" ")) },
+    maskedErrors: { maskError: maskError(opts.log) },
+    plugins: [
+      useRequestId(ids),
+      EnvelopArmorPlugin({
+        maxDepth: { n: DOCUMENT_LIMITS.maxDepth },
+        maxAliases: { n: DOCUMENT_LIMITS.maxAliases },
+        maxTokens: { n: DOCUMENT_LIMITS.maxTokens },
+        maxDirectives: { n: DOCUMENT_LIMITS.maxDirectives },
+        costLimit: { maxCost: DOCUMENT_LIMITS.maxCost },
+        // Suggestions ("did you mean …") would reveal the schema that introspection hides.
+        blockFieldSuggestion: { enabled: !opts.introspection },
+      }),
+      ...(opts.introspection ? [] : [useDisableIntrospection()]),
+    ],
+    context: async ({ request, connectionParams }) => {
+      const requestId = (request && ids.get(request)) ?? randomUUID();
+      const principal = await principalFor(deps, keyFrom(request?.headers ?? new Headers(), connectionParams));
+      return { ...deps, requestId, principal, log: opts.log.child({ requestId }) };
+    },
+  });
+
+  const server = http.createServer(async (req, res) => {
+    if (req.url === "/health" && req.method === "GET") {
+      const parts = await opts.health();
+      const status = parts.database === "down" ? "unhealthy" : Object.values(parts).some((v) => v === "down") ? "degraded" : "healthy";
+      res.writeHead(status === "unhealthy" ? 503 : 200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status, ...parts }));
+      return;
+    }
+    if (req.url?.startsWith("/graphql")) return yoga(req, res);
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.url}. The API is at /graphql.` } }));
+  });
+
+  // graphql-ws on the same path. Each operation is run through yoga's envelop, so the same
+  // plugins (armor limits, masking, context with the caller) apply as on HTTP.
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsServer = useServer(
+    {
+      onConnect: async (ctx) => {
+        try {
+          const key = keyFrom(new Headers(ctx.extra.request.headers as Record<string, string>), ctx.connectionParams);
+          if (!key) return false;
+          return (await principalFor(deps, key)) !== null;
+        } catch {
+          return false; // closes with 4403 Forbidden
+        }
+      },
+      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          connectionParams: ctx.connectionParams,
+        });
+        const document = parse(params.query);
+        const errors = validate(schema, document);
+        if (errors.length) return errors;
+        return {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  return {
+    yoga,
+    server,
+    async close() {
+      await wsServer.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections?.();
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
