@@ -154,3 +154,34 @@ describe("API keys", () => {
     expect(code(await api.gql(`mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { id } } }`, { id: "nope" }, b.key))).toBe("NOT_FOUND");
   });
 });
+
+describe("production switches", () => {
+  it("with introspection off, refuses introspection and hides field suggestions; GraphiQL can be off", async () => {
+    const { createGraphQLServer } = await import("../../src/server.ts");
+    const closed = createGraphQLServer({
+      pool: db.pool, prisma: db.prisma, registry: api.registry, log: (await import("../helpers.ts")).log,
+      introspection: false, graphiql: false, health: async () => ({ database: "up" }),
+    });
+    try {
+      const post = async (query: string) => {
+        const res = await closed.yoga.fetch("http://spool.test/graphql", {
+          method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${a.key}` }, body: JSON.stringify({ query }),
+        });
+        return (await res.json()) as { data?: unknown; errors?: Array<{ message: string }> };
+      };
+      expect((await post(`{ __schema { types { name } } }`)).errors?.[0]?.message).toMatch(/introspection/i);
+      const typo = await post(`{ jobz(first: 1) { totalCount } }`);
+      expect(typo.errors?.[0]?.message).not.toMatch(/Did you mean/);
+      const page = await closed.yoga.fetch("http://spool.test/graphql", { headers: { accept: "text/html" } });
+      expect(page.headers.get("content-type") ?? "").not.toContain("text/html");
+
+      // and with the defaults, both are on
+      const open = await api.gql(`{ jobz(first: 1) { totalCount } }`, {}, a.key);
+      expect(open.errors?.[0]?.message).toMatch(/Did you mean .*"jobs"/);
+      const graphiql = await api.yoga.fetch("http://spool.test/graphql", { headers: { accept: "text/html" } });
+      expect(await graphiql.text()).toContain("<title>Spool</title>");
+    } finally {
+      await closed.close();
+    }
+  });
+});
