@@ -1,13 +1,21 @@
-// The `spool` command: serve (API + engine), worker (engine only), migrate.
-import { createApp, migrateOrExplain, resolveDatabaseUrl } from "./app.ts";
+// The `spool` command: serve (API + engine), worker (engine only), migrate, and the
+// keys/orgs administration commands (src/cli/).
+import { runKeys } from "./cli/keys.ts";
+import { runOrgs } from "./cli/orgs.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
+import { parseAdminKey } from "./services/api-keys.ts";
 
 const USAGE = `usage: spool <command>
 
   serve     run the API and the job engine (SPOOL_ROLE=api for the API alone)
   worker    run the job engine only
   migrate   apply pending database migrations and exit
+  keys      API keys: create, list, revoke, generate (spool keys --help)
+  orgs      organizations: create, list (spool orgs --help)
+
+Configuration is read from the environment: DATABASE_URL, SPOOL_DATA_DIR, PORT, HOST,
+SPOOL_ADMIN_KEY, SPOOL_CONCURRENCY, SPOOL_ROLE, … (see the README).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -16,8 +24,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // Before loadConfig: `spool keys generate` and --help need no valid configuration.
+  if (command === "keys") return runKeys(argv.slice(1));
+  if (command === "orgs") return runOrgs(argv.slice(1));
+  if (command !== "serve" && command !== "worker" && command !== "migrate") {
+    process.stderr.write(`spool: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  // Loaded only by the commands that run it: app.ts brings the GraphQL server (~0.7 s).
+  const { createApp, migrateOrExplain, resolveDatabaseUrl } = await import("./app.ts");
 
   if (command === "migrate") {
     const { url, embedded } = await resolveDatabaseUrl(config, log);
@@ -29,11 +46,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  if (command !== "serve" && command !== "worker") {
-    process.stderr.write(`spool: unknown command "${command}"\n\n${USAGE}`);
-    return 2;
-  }
   if (command === "worker") config.role = "worker";
+  // Refuse a malformed SPOOL_ADMIN_KEY before starting anything (the API bootstrap needs it).
+  if (config.adminKey && config.role !== "worker") parseAdminKey(config.adminKey);
 
   const app = await createApp(config, log);
   let stopping = false;
@@ -51,7 +66,11 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
-  await app.start();
+  await app.start().catch(async (err) => {
+    // Release what createApp started (the embedded Postgres above all) before reporting.
+    await app.stop({ graceMs: 0 }).catch(() => undefined);
+    throw err;
+  });
   return -1; // keep running until a signal
 }
 

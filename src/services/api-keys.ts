@@ -76,6 +76,13 @@ export async function revokeApiKey(prisma: PrismaClient, organizationId: string,
 
 export const DEFAULT_ORGANIZATION_SLUG = "default";
 
+/** SPOOL_ADMIN_KEY's parts; INVALID_INPUT, saying how to make a good one, if malformed. */
+export function parseAdminKey(value: string): { id: string; secret: string } {
+  const parts = parseKey(value);
+  if (!parts) throw new SpoolError("INVALID_INPUT", "SPOOL_ADMIN_KEY must look like spool_<16 lowercase letters or digits>_<43 base64url characters>; generate one with `spool keys generate`.");
+  return parts;
+}
+
 /**
  * Makes sure an admin key exists at start. With SPOOL_ADMIN_KEY, a key with exactly that
  * value exists afterwards (created, or its hash updated). Without it, the first start
@@ -86,8 +93,7 @@ export async function bootstrapAdminKey(prisma: PrismaClient, opts: { adminKey?:
   const org = await ensureOrganization(prisma, DEFAULT_ORGANIZATION_SLUG, "Default organization");
   const allScopes = [...SCOPES];
   if (opts.adminKey) {
-    const parts = parseKey(opts.adminKey);
-    if (!parts) throw new SpoolError("INVALID_INPUT", "SPOOL_ADMIN_KEY must look like spool_<16 lowercase letters or digits>_<43 base64url characters>; generate one with `spool keys generate`.");
+    const parts = parseAdminKey(opts.adminKey);
     await prisma.apiKey.upsert({
       where: { id: parts.id },
       update: { secretHash: hashSecret(parts.secret), revokedAt: null, scopes: allScopes, organizationId: org.id },

@@ -1,5 +1,7 @@
 // `spool serve` as a user runs it: no DATABASE_URL, so it starts the embedded Postgres
-// under SPOOL_DATA_DIR, migrates, serves /health, and stops everything on SIGTERM. Also
+// under SPOOL_DATA_DIR, migrates, serves /health and /graphql (with the admin key it
+// generated into $SPOOL_DATA_DIR/admin-key, GraphiQL for a browser), and stops everything
+// on SIGTERM. Also
 // the restart after a kill -9 (the orphaned postmaster is adopted) and an unusable data
 // directory (a clear message, exit 1).
 import { spawn } from "node:child_process";
@@ -54,7 +56,7 @@ afterAll(async () => {
 });
 
 describe("spool serve on the embedded Postgres", () => {
-  it("starts from nothing, reports healthy, and stops Postgres with it on SIGTERM", async () => {
+  it("starts from nothing, reports healthy, answers GraphQL with the generated admin key, and stops Postgres with it on SIGTERM", async () => {
     const dataDir = path.join(dir, "data");
     const s = spool(["serve"], { SPOOL_DATA_DIR: dataDir });
     const url = await s.url();
@@ -62,6 +64,19 @@ describe("spool serve on the embedded Postgres", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "healthy", database: "up", listener: "up" });
     expect((await fetch(`${url}/nope`)).status).toBe(404);
+
+    const adminKey = (await readFile(path.join(dataDir, "admin-key"), "utf8")).trim();
+    const query = (headers: Record<string, string>) =>
+      fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query: "{ viewer { organization { slug } } }" }) })
+        .then((r) => r.json() as Promise<{ data?: { viewer: { organization: { slug: string } } } | null; errors?: Array<{ extensions?: { code?: string } }> }>);
+    expect(await query({ authorization: `Bearer ${adminKey}` })).toEqual({ data: { viewer: { organization: { slug: "default" } } } });
+    const anonymous = await query({});
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(anonymous.data ?? null).toBeNull();
+    const page = await fetch(`${url}/graphql`, { headers: { accept: "text/html" } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await page.text()).toMatch(/graphiql/i);
     const pid = await postmasterPid(dataDir);
     expect(pid && isProcessAlive(pid)).toBeTruthy();
 
