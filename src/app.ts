@@ -12,6 +12,7 @@ import { Engine } from "./engine/engine.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry } from "./processors/index.ts";
 import type { ProcessorRegistry } from "./processors/registry.ts";
+import { LiveEvents } from "./pubsub/job-events.ts";
 import { PgListener } from "./pubsub/pg-listener.ts";
 import { createGraphQLServer } from "./server.ts";
 import { bootstrapAdminKey } from "./services/api-keys.ts";
@@ -71,8 +72,10 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const listener = new PgListener(url, log);
   const registry = opts.registry ?? createRegistry();
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
+  // Subscriptions ride on the same LISTEN connection as the engine's wake-ups.
+  const live = config.role === "worker" ? null : new LiveEvents({ listener, pool: db.pool, prisma: db.prisma, log });
   const graphql = config.role === "worker" ? null : createGraphQLServer({
-    pool: db.pool, prisma: db.prisma, registry, log,
+    pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined,
     introspection: config.introspection, graphiql: config.graphiql,
     health: async () => ({
       database: await db.pool.query("select 1").then(() => "up" as const, () => "down" as const),
@@ -91,6 +94,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
         if (created) process.stdout.write(`\nSpool admin API key (shown once, also saved to ${created.file}):\n  ${created.key}\n\n`);
       }
       await listener.start();
+      await live?.start();
       engine?.start();
       if (server) {
         await new Promise<void>((resolve, reject) => {
@@ -108,6 +112,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
     async stop({ graceMs = config.shutdownGraceMs } = {}) {
       await graphql?.close();
       await engine?.stop(graceMs);
+      await live?.stop();
       await listener.stop();
       await db.close();
       await embedded?.stop();

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
-import type { ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -29,6 +29,9 @@ export const DOCUMENT_LIMITS = {
   maxCost: 10_000,
 };
 
+/** Operations at once on one WebSocket (mostly subscriptions): one client's share of the server. */
+export const MAX_OPERATIONS_PER_SOCKET = 100;
+
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Every response carries x-request-id (the caller's, if sane, else a new one). */
@@ -47,7 +50,7 @@ function useRequestId(ids: WeakMap<Request, string>): Plugin {
 
 export function createGraphQLServer(opts: ServerOptions) {
   const ids = new WeakMap<Request, string>();
-  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log };
+  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, live: opts.live };
   const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
@@ -105,6 +108,10 @@ export function createGraphQLServer(opts: ServerOptions) {
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
+        // ctx.subscriptions already holds this operation.
+        if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_SOCKET) {
+          return [new GraphQLError(`At most ${MAX_OPERATIONS_PER_SOCKET} operations at once on one connection; complete some first.`, { extensions: { code: "RATE_LIMITED" } })];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,

@@ -4,6 +4,7 @@ import type pg from "pg";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { LiveEvents } from "../pubsub/job-events.ts";
 import { SpoolError } from "../engine/errors.ts";
 import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";
 
@@ -12,6 +13,8 @@ export type Deps = {
   prisma: PrismaClient;
   registry: ProcessorRegistry;
   log: Logger;
+  /** Live job state and events for subscriptions; absent where nothing LISTENs (subscriptions answer UNAVAILABLE). */
+  live?: LiveEvents;
 };
 
 export type Context = Deps & {

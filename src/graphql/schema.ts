@@ -3,11 +3,13 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphq
 import { createBuilder } from "./builder.ts";
 import { addJobTypes } from "./job.ts";
 import { addOrganizationTypes } from "./organization.ts";
+import { addSubscriptionTypes } from "./subscriptions.ts";
 
 export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
   addJobTypes(builder);
   addOrganizationTypes(builder);
+  addSubscriptionTypes(builder);
   return builder.toSchema();
 }
 

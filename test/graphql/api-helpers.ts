@@ -1,18 +1,23 @@
 // A real GraphQL server over a test database: yoga.fetch for HTTP tests, `listen()` for
-// WebSocket clients. Keys are created through the real service.
+// WebSocket clients. Keys are created through the real service. Subscriptions need a
+// started PgListener (`opts.listener`); without one they answer UNAVAILABLE.
 import type { AddressInfo } from "node:net";
 import { createRegistry } from "../../src/processors/index.ts";
 import type { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { LiveEvents } from "../../src/pubsub/job-events.ts";
+import type { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
 import { createOrg, log, type TestDb } from "../helpers.ts";
 
 export type Api = Awaited<ReturnType<typeof createTestApi>>;
 
-export async function createTestApi(db: TestDb, opts: { registry?: ProcessorRegistry; introspection?: boolean } = {}) {
+export async function createTestApi(db: TestDb, opts: { registry?: ProcessorRegistry; introspection?: boolean; listener?: PgListener; gapTimeoutMs?: number } = {}) {
   const registry = opts.registry ?? createRegistry();
+  const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
+  await live?.start();
   const api = createGraphQLServer({
-    pool: db.pool, prisma: db.prisma, registry, log,
+    pool: db.pool, prisma: db.prisma, registry, log, live,
     introspection: opts.introspection ?? true, graphiql: true,
     health: async () => ({ database: "up" }),
   });
@@ -44,5 +49,10 @@ export async function createTestApi(db: TestDb, opts: { registry?: ProcessorRegi
     return { http: `http://127.0.0.1:${port}/graphql`, ws: `ws://127.0.0.1:${port}/graphql` };
   }
 
-  return { ...api, registry, gql, keyFor, tenant, listen };
+  async function close() {
+    await api.close();
+    await live?.stop();
+  }
+
+  return { ...api, close, live, registry, gql, keyFor, tenant, listen };
 }
