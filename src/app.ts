@@ -2,12 +2,9 @@
 // unset) → migrations → LISTEN connection → engine → HTTP. Nothing in Spool does work at
 // import time; everything is built here and torn down by stop() in reverse order.
 import type http from "node:http";
-import path from "node:path";
 import type { Config } from "./config.ts";
-import { ensureDatabase, openDatabase, type Database } from "./db/database.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded-postgres.ts";
-import { migrate } from "./db/migrate.ts";
-import { SpoolError } from "./engine/errors.ts";
+import { migrateOrExplain, resolveDatabaseUrl } from "./db/connect.ts";
+import { openDatabase, type Database } from "./db/database.ts";
 import { Engine } from "./engine/engine.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry } from "./processors/index.ts";
@@ -32,36 +29,18 @@ export type App = {
   stop(opts?: { graceMs?: number }): Promise<void>;
 };
 
-/** Resolves the database: DATABASE_URL, or the embedded cluster under $SPOOL_DATA_DIR/pg. */
-export async function resolveDatabaseUrl(config: Config, log: Logger): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
-  if (config.databaseUrl) return { url: config.databaseUrl, embedded: null };
-  const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, log });
-  log.info({ dataDir: path.join(config.dataDir, "pg"), port: config.pgPort, adopted: embedded.adopted }, "embedded Postgres ready");
-  await ensureDatabase(embedded.url, "spool");
-  return { url: embedded.urlFor("spool"), embedded };
-}
-
-/** Applies migrations, turning "cannot connect" into a message that says what to check. */
-export async function migrateOrExplain(url: string): Promise<string[]> {
-  try {
-    return await migrate(url);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code && CONNECT_ERRORS.has(code)) {
-      const u = new URL(url);
-      throw new SpoolError("DATABASE_UNREACHABLE", `Cannot use the database ${u.pathname.slice(1)} at ${u.hostname}:${u.port || 5432} (${(err as Error).message}). Check DATABASE_URL, or unset it to run the embedded Postgres.`);
-    }
-    throw err;
-  }
-}
-
-// Connection refused, unknown host, timeout, bad password, no such database, no such role.
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "28P01", "28000", "3D000"]);
+export { migrateOrExplain, resolveDatabaseUrl };
 
 export async function createApp(config: Config, log: Logger, opts: { registry?: ProcessorRegistry } = {}): Promise<App> {
   const { url, embedded } = await resolveDatabaseUrl(config, log);
-  const applied = await migrateOrExplain(url);
-  if (applied.length > 0) log.info({ applied }, "migrations applied");
+  try {
+    const applied = await migrateOrExplain(url);
+    if (applied.length > 0) log.info({ applied }, "migrations applied");
+  } catch (err) {
+    // Do not leave an embedded Postgres behind a failed start.
+    await embedded?.stop();
+    throw err;
+  }
 
   const db = openDatabase(url, {
     // Each running job may hold a connection (progress, its own queries) besides the loop's.

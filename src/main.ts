@@ -33,10 +33,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  // Loaded only by the commands that run it: app.ts brings the GraphQL server (~0.7 s).
-  const { createApp, migrateOrExplain, resolveDatabaseUrl } = await import("./app.ts");
-
   if (command === "migrate") {
+    const { migrateOrExplain, resolveDatabaseUrl } = await import("./db/connect.ts");
     const { url, embedded } = await resolveDatabaseUrl(config, log);
     try {
       const applied = await migrateOrExplain(url);
@@ -47,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "worker") config.role = "worker";
+  // Loaded only by the commands that run it: app.ts brings the GraphQL server (~0.7 s).
+  const { createApp } = await import("./app.ts");
   // Refuse a malformed SPOOL_ADMIN_KEY before starting anything (the API bootstrap needs it).
   if (config.adminKey && config.role !== "worker") parseAdminKey(config.adminKey);
 

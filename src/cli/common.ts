@@ -47,9 +47,8 @@ export function required(value: string | boolean | undefined, flag: string): str
  */
 export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  // Loaded here, not at the top: app.ts brings the GraphQL server along (~0.7 s), which a
-  // usage error or `spool keys generate` should not wait for.
-  const [{ migrateOrExplain, resolveDatabaseUrl }, { openDatabase }] = await Promise.all([import("../app.ts"), import("../db/database.ts")]);
+  // Loaded here, not at the top: a usage error or `spool keys generate` needs no database.
+  const [{ migrateOrExplain, resolveDatabaseUrl }, { openDatabase }] = await Promise.all([import("../db/connect.ts"), import("../db/database.ts")]);
   // Info logs (embedded Postgres ready, migrations) would drown a command's own output.
   const log = createLogger(process.env.SPOOL_LOG_LEVEL ? config.logLevel : "warn");
   const { url, embedded } = await resolveDatabaseUrl(config, log);

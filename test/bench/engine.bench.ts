@@ -23,7 +23,7 @@ import pg from "pg";
 import { z } from "zod";
 import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
 import PgBoss from "pg-boss";
-import { resolveDatabaseUrl } from "../../src/app.ts";
+import { resolveDatabaseUrl } from "../../src/db/connect.ts";
 import { loadConfig } from "../../src/config.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { openDatabase } from "../../src/db/database.ts";
