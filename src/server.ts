@@ -10,7 +10,7 @@ import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { keyFrom, principalFor, type Context, type Deps } from "./graphql/context.ts";
-import { maskError } from "./graphql/errors.ts";
+import { expectedCode, maskError } from "./graphql/errors.ts";
 import { buildSchema } from "./graphql/schema.ts";
 
 export type ServerOptions = Deps & {
@@ -56,7 +56,18 @@ export function createGraphQLServer(opts: ServerOptions) {
     graphqlEndpoint: "/graphql",
     graphiql: opts.graphiql ? { title: "Spool", subscriptionsProtocol: "WS" } : false,
     landingPage: false,
-    logging: { debug: () => undefined, info: () => undefined, warn: (...a) => opts.log.warn(a.map(String).join(" ")), error: (...a) => opts.log.error(a.map(String).join(" ")) },
+    logging: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (...a: unknown[]) => opts.log.warn(a.map(String).join(" ")),
+      // Expected failures (a stable code other than INTERNAL_SERVER_ERROR) are the client's
+      // business, not an operator's: debug. maskError logs the unexpected ones.
+      error: (...a: unknown[]) => {
+        const code = expectedCode(a[0]);
+        if (code) opts.log.debug({ code }, String(a[0]));
+        else opts.log.error(a.map(String).join(" "));
+      },
+    },
     maskedErrors: { maskError: maskError(opts.log) },
     plugins: [
       useRequestId(ids),
@@ -119,9 +130,17 @@ export function createGraphQLServer(opts: ServerOptions) {
           params,
           connectionParams: ctx.connectionParams,
         });
-        const document = parse(params.query);
-        const errors = validate(schema, document);
-        if (errors.length) return errors;
+        // Parse and validation errors — armor's limits among them, which it throws — are this
+        // operation's error, not the socket's: thrown here, graphql-ws would drop the socket.
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(params.query);
+          const errors = validate(schema, document);
+          if (errors.length) return errors;
+        } catch (err) {
+          if ((err as { name?: string }).name === "GraphQLError") return [err as never];
+          throw err;
+        }
         return {
           schema,
           operationName: params.operationName,

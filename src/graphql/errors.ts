@@ -17,6 +17,14 @@ function innermost(error: unknown): unknown {
   return e;
 }
 
+/** The stable code of an expected failure behind `error`, or null for an unexpected one. */
+export function expectedCode(error: unknown): string | null {
+  const original = innermost(error);
+  if (original instanceof SpoolError) return original.code;
+  const code = (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
+  return typeof code === "string" && code !== "INTERNAL_SERVER_ERROR" ? code : null;
+}
+
 export function maskError(log: Logger) {
   return (error: unknown, message: string): Error => {
     const wrapper = error as Wrapped;
