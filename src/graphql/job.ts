@@ -340,4 +340,6 @@ export function addJobTypes(builder: Builder) {
       },
     }),
   }));
+
+  return { JobStatus, JobPriority, JobEventKind };
 }

@@ -7,9 +7,9 @@ import { addSubscriptionTypes } from "./subscriptions.ts";
 
 export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
-  addJobTypes(builder);
+  const jobRefs = addJobTypes(builder);
   addOrganizationTypes(builder);
-  addSubscriptionTypes(builder);
+  addSubscriptionTypes(builder, jobRefs);
   return builder.toSchema();
 }
 

@@ -5,7 +5,7 @@ import { SpoolError } from "../engine/errors.ts";
 import type { Job, JobEvent } from "../generated/prisma/client.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope, type Context } from "./context.ts";
-import { jobIdFrom } from "./job.ts";
+import { jobIdFrom, type addJobTypes } from "./job.ts";
 
 const MAX_TYPES = 50;
 const EVENT_ID = /^\d{1,15}$/;
@@ -25,15 +25,14 @@ function liveOf(ctx: Context) {
   return ctx.live;
 }
 
-export function addSubscriptionTypes(builder: Builder) {
+export function addSubscriptionTypes(builder: Builder, refs: ReturnType<typeof addJobTypes>) {
   builder.subscriptionType({});
 
   const JobEventFilter = builder.inputType("JobEventFilter", {
     fields: (t) => ({
       jobId: t.id({ required: false, description: "Only this job's events." }),
       types: t.stringList({ required: false, description: `Only events of jobs of these types (at most ${MAX_TYPES}).` }),
-      // JobEventKind belongs to the job types (job.ts); it is referred to by name here.
-      kinds: t.field({ type: ["JobEventKind" as never], required: false, description: "Only events of these kinds." }),
+      kinds: t.field({ type: [refs.JobEventKind], required: false, description: "Only events of these kinds." }),
     }),
   });
 
