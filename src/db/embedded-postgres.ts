@@ -74,7 +74,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     if (!found) return undefined;
     const owner = await claimOwnershipIfOrphaned(pgDir);
     if (found.port !== opts.port) log?.warn({ port: found.port, requested: opts.port }, "embedded postgres already runs on another port; using it");
-    log?.info({ pid: found.pid, port: found.port, owner }, "adopted running embedded postgres");
+    log?.info({ postgresPid: found.pid, port: found.port, owner }, "adopted running embedded postgres");
     return handle(urlFor(found.port), found.pid, pgDir, owner, true, log);
   };
 
@@ -399,7 +399,7 @@ async function startPostmaster(bins: Binaries, pgDir: string, port: number, url:
     const tail = lastLines(await fs.readFile(logFile, "utf8").catch(() => ""));
     throw new EmbeddedPostgresError("START_FAILED", `Embedded PostgreSQL failed to start: ${failure}. Last lines of ${logFile}:\n${tail || "(empty)"}`);
   }
-  log?.info({ pid, port, ms: Date.now() - started }, "started embedded postgres");
+  log?.info({ postgresPid: pid, port, ms: Date.now() - started }, "started embedded postgres");
   return pid;
 }
 
@@ -408,11 +408,11 @@ async function stopPostmaster(pid: number, pgDir: string, log?: Log, timeoutMs =
   if (await isPostmasterFor(pid, pgDir)) {
     signal(pid, "SIGINT"); // fast shutdown: abort sessions, checkpoint, exit
     if (!(await waitForExit(pid, timeoutMs))) {
-      log?.warn({ pid, timeoutMs }, "embedded postgres did not stop in time; killing it");
+      log?.warn({ postgresPid: pid, timeoutMs }, "embedded postgres did not stop in time; killing it");
       signal(pid, "SIGKILL");
       await waitForExit(pid, 5_000);
     }
-    log?.info({ pid }, "stopped embedded postgres");
+    log?.info({ postgresPid: pid }, "stopped embedded postgres");
   }
   const ownerFile = path.join(pgDir, OWNER_FILE);
   if ((await readPid(ownerFile)) === process.pid) await fs.rm(ownerFile, { force: true });
