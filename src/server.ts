@@ -48,6 +48,24 @@ function useRequestId(ids: WeakMap<Request, string>): Plugin {
   };
 }
 
+/**
+ * Tags unexpected errors with the request id before yoga masks them; maskError keeps the
+ * tag in the masked error and its log line, so a user can quote the id an operator greps.
+ */
+function useRequestIdOnUnexpectedErrors(): Plugin<Context> {
+  return {
+    onExecute: () => ({
+      onExecuteDone: ({ args, result }) => {
+        if (!result || typeof result !== "object" || !("errors" in result) || !result.errors) return;
+        const { requestId } = args.contextValue as Context;
+        for (const error of result.errors) {
+          if (!expectedCode(error) && error.extensions) (error.extensions as Record<string, unknown>).requestId = requestId;
+        }
+      },
+    }),
+  };
+}
+
 export function createGraphQLServer(opts: ServerOptions) {
   const ids = new WeakMap<Request, string>();
   const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, live: opts.live };
@@ -71,6 +89,7 @@ export function createGraphQLServer(opts: ServerOptions) {
     maskedErrors: { maskError: maskError(opts.log) },
     plugins: [
       useRequestId(ids),
+      useRequestIdOnUnexpectedErrors(),
       EnvelopArmorPlugin({
         maxDepth: { n: DOCUMENT_LIMITS.maxDepth },
         maxAliases: { n: DOCUMENT_LIMITS.maxAliases },

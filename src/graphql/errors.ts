@@ -8,7 +8,7 @@ import { createGraphQLError } from "graphql-yoga";
 import type { Logger } from "../log.ts";
 import { SpoolError } from "../engine/errors.ts";
 
-type Wrapped = { originalError?: unknown; path?: readonly (string | number)[]; name?: string; message?: string };
+type Wrapped = { originalError?: unknown; path?: readonly (string | number)[]; name?: string; message?: string; extensions?: Record<string, unknown> };
 
 /** The innermost error behind GraphQL's wrappers. */
 function innermost(error: unknown): unknown {
@@ -37,7 +37,8 @@ export function maskError(log: Logger) {
     }
     // Parse and validation errors (limits included) are the client's: shown as they are.
     if (wrapper?.name === "GraphQLError" && !wrapper.originalError) return error as Error;
-    log.error({ err: original, path: wrapper?.path }, "unexpected error in a GraphQL operation");
-    return createGraphQLError(message, { path: wrapper?.path, extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    const requestId = wrapper?.extensions?.requestId as string | undefined;
+    log.error({ err: original, path: wrapper?.path, requestId }, "unexpected error in a GraphQL operation");
+    return createGraphQLError(message, { path: wrapper?.path, extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) } });
   };
 }

@@ -108,6 +108,15 @@ describe("errors carry stable codes", () => {
     expect(r.res.headers.get("x-request-id")).toBe("req-123");
     const r2 = await api.gql(`{ jobs(first: 1) { totalCount } }`, {}, a.key);
     expect(r2.res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+
+    // A row the schema cannot represent (a corrupt error object): masked, with the request id.
+    const { data } = await api.gql(SUBMIT, { input: { type: "system.cleanup", input: { maxAgeSeconds: 7 } } }, a.key);
+    const raw = Buffer.from(data.submitJob.job.id, "base64").toString().slice(4);
+    await db.pool.query(`update jobs set error = '{"code": null, "message": "secret internals"}' where id = $1`, [raw]);
+    const broken = await api.gql(`query($id: ID!) { job(id: $id) { error { code message } } }`, { id: raw }, a.key, { "x-request-id": "req-broken" });
+    expect(broken.errors?.[0]).toMatchObject({ message: "Unexpected error.", extensions: { code: "INTERNAL_SERVER_ERROR", requestId: "req-broken" } });
+    expect(JSON.stringify(broken.errors)).not.toContain("secret internals");
+    await db.pool.query(`update jobs set error = null where id = $1`, [raw]);
   });
 
   it("refuses documents past the depth and alias limits", async () => {
