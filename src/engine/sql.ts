@@ -28,28 +28,34 @@ export const selectByIdempotencyKey = `
 select * from jobs where organization_id = $1 and idempotency_key = $2`;
 
 /**
- * claim: the next QUEUED jobs whose time has come, highest priority first, then oldest
- * run_at; rows other workers hold are skipped, not waited for.
- * $1 worker id, $2 limit, $3 lease ms, $4 runnable types text[]
+ * The claim's CTEs, shared by `claim` and `completeAndClaim` so there is one definition of
+ * what claiming is: the next QUEUED jobs whose time has come, highest priority first, then
+ * oldest run_at; rows other workers hold are skipped, not waited for. They become RUNNING
+ * with a new attempt and a lease, with a STATUS event each (CTE `claimed`).
  */
-export const claim = `
-with next as (
+function claimCtes(p: { worker: string; limit: string; leaseMs: string; types: string; except?: string }): string {
+  return `next as (
   select id from jobs
-  where status = 'QUEUED' and run_at <= now() and type = any($4::text[])
+  where status = 'QUEUED' and run_at <= now() and type = any(${p.types}::text[])${p.except ? ` and id <> ${p.except}` : ""}
   order by priority desc, run_at, id
-  limit $2
+  limit ${p.limit}
   for update skip locked
-), j as (
+), claimed as (
   update jobs set status = 'RUNNING', attempts = jobs.attempts + 1,
-    lease_expires_at = now() + make_interval(secs => $3::float8 / 1000), locked_by = $1,
+    lease_expires_at = now() + make_interval(secs => ${p.leaseMs}::float8 / 1000), locked_by = ${p.worker},
     started_at = coalesce(jobs.started_at, now()), updated_at = now(), error = null
   from next where jobs.id = next.id
   returning jobs.*
-), e as (
+), claimed_events as (
   insert into job_events (organization_id, job_id, kind, data)
-  select organization_id, id, 'STATUS', jsonb_build_object('status', 'RUNNING', 'attempt', attempts) from j
-)
-select * from j order by priority desc, run_at, id`;
+  select organization_id, id, 'STATUS', jsonb_build_object('status', 'RUNNING', 'attempt', attempts) from claimed
+)`;
+}
+
+/** claim: $1 worker id, $2 limit, $3 lease ms, $4 runnable types text[] */
+export const claim = `
+with ${claimCtes({ worker: "$1", limit: "$2", leaseMs: "$3", types: "$4" })}
+select * from claimed order by priority desc, run_at, id`;
 
 /** heartbeat: renew the leases this worker still holds; returns the ids still held. $1 ids, $2 attempts, $3 lease ms */
 export const heartbeat = `
@@ -117,23 +123,8 @@ with done as (
 ), done_event as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, 'STATUS', jsonb_build_object('status', 'SUCCEEDED', 'attempt', attempts) from done
-), next as (
-  select id from jobs
-  where status = 'QUEUED' and run_at <= now() and type = any($7::text[]) and id <> $1
-  order by priority desc, run_at, id
-  limit $5
-  for update skip locked
-), j as (
-  update jobs set status = 'RUNNING', attempts = jobs.attempts + 1,
-    lease_expires_at = now() + make_interval(secs => $6::float8 / 1000), locked_by = $4,
-    started_at = coalesce(jobs.started_at, now()), updated_at = now(), error = null
-  from next where jobs.id = next.id
-  returning jobs.*
-), e as (
-  insert into job_events (organization_id, job_id, kind, data)
-  select organization_id, id, 'STATUS', jsonb_build_object('status', 'RUNNING', 'attempt', attempts) from j
-)
-select (select count(*) from done)::int as completed, j.* from (select 1) as one left join j on true`;
+), ${claimCtes({ worker: "$4", limit: "$5", leaseMs: "$6", types: "$7", except: "$1" })}
+select (select count(*) from done)::int as completed, claimed.* from (select 1) as one left join claimed on true`;
 
 /**
  * fail (fenced): back to QUEUED after $5 ms when attempts are left and the error is

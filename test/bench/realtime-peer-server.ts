@@ -10,6 +10,7 @@
 // job(id) yields the current state, then the state after every event of the job (log lines
 // included, as Spool's does), and completes after a finished state. jobEvents yields the
 // organization's events, filtered by jobId/kinds; `after` is accepted and ignored (no history).
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { GraphQLError, type ExecutionArgs } from "graphql";
@@ -29,7 +30,9 @@ export type PeerMessage =
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 const gid = (id: string) => Buffer.from(`Job:${id}`).toString("base64");
 
-const pubSub = createPubSub<{ job: [id: string, job: Job]; events: [org: string, e: Ev] }>();
+const target = new EventTarget();
+setMaxListeners(1_000_000, target); // thousands of listeners per topic are the point, not a leak
+const pubSub = createPubSub<{ job: [id: string, job: Job]; events: [org: string, e: Ev] }>({ eventTarget: target as never });
 const jobs = new Map<string, Job>();
 /** Subscriptions whose pubsub listener is attached (the bench waits for all of them). */
 let live = 0;

@@ -138,6 +138,11 @@ type LiveResult = {
 };
 type IdleResult = { subscriptions: number; sockets: number; orgs: number; baselineKb: number; afterKb: number; samplesKb: number[]; openMs: number; errors: string[] };
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+}
+
 function newSub(kind: Sub["kind"], org: number, job: LiveJob | null): Sub {
   return { kind, org, job, ids: [], firstAt: null, lastProgress: -1, progressSeen: 0, regressed: false, terminal: null, terminalProgress: null, done: false, error: null };
 }
@@ -263,6 +268,7 @@ async function liveRun(t: Target): Promise<LiveResult> {
     const expected = new Map<number, number[]>();
     for (let o = 0; o < liveOrgs; o++) expected.set(o, await t.expectedFeedIds(o));
     await waitFor(() => feedSubs.every((s) => s.error || s.ids.at(-1) === expected.get(s.org)!.at(-1)) && jobSubs.every((s) => s.done), 15_000, 50);
+    const spanS = (nowMs() - t0) / 1000; // CPU is shared over the run and its tail
     const serverCpu = server.cpuSeconds() - cpu0.server;
     const benchCpuUsage = process.cpuUsage(cpu0.bench);
     const machineCpu = machineBusySeconds() - cpu0.machine;
@@ -292,8 +298,8 @@ async function liveRun(t: Target): Promise<LiveResult> {
       subscribers: subs.length, feeds: feedSubs.length, jobSubs: jobSubs.length, sockets: sockets.length, orgs: liveOrgs, jobs: jobs.length,
       lat: live.lat, messages: live.messages, windowMs,
       feedsComplete, jobsComplete, progressSeenShare, errors,
-      serverCpu: serverCpu / (windowMs / 1000), benchCpu: (benchCpuUsage.user + benchCpuUsage.system) / 1e6 / (windowMs / 1000),
-      machineCpu: machineCpu / (windowMs / 1000), serverRssKb, flushLag: extra.flushLag,
+      serverCpu: serverCpu / spanS, benchCpu: (benchCpuUsage.user + benchCpuUsage.system) / 1e6 / spanS,
+      machineCpu: machineCpu / spanS, serverRssKb, flushLag: extra.flushLag,
     };
   } finally {
     await Promise.all(sockets.map((s) => s.dispose().catch(() => undefined)));
@@ -347,8 +353,7 @@ async function idleRun(t: Target): Promise<IdleResult> {
     const w = await openSocket(warm[0]?.org ?? 0, warm.filter((p) => p.org === (warm[0]?.org ?? 0)), IDLE_PER_SOCKET);
     await w.socket.dispose();
     await sleep(2_000);
-    const base = await sampleRss(server, 2_000);
-    const baselineKb = base.at(-1)!;
+    const baselineKb = median(await sampleRss(server, 2_000));
 
     // Per organization (≤ IDLE_PER_ORG), IDLE_PER_SOCKET operations per socket, 8 sockets opening at a time.
     const groups: Array<{ org: number; pages: typeof pages; n: number }> = [];
@@ -369,9 +374,9 @@ async function idleRun(t: Target): Promise<IdleResult> {
     });
     await t.idleReady(server, subscriptions);
     const openMs = nowMs() - t0;
-    // GC-quiet pause: nothing happens for 5 s; RSS sampled every 500 ms, the last sample reported.
+    // GC-quiet pause: nothing happens for 5 s; RSS sampled every 500 ms, the median of the last 2 s reported.
     const samplesKb = await sampleRss(server, 5_000);
-    return { subscriptions, sockets: sockets.length, orgs: idleOrgs, baselineKb, afterKb: samplesKb.at(-1)!, samplesKb, openMs, errors };
+    return { subscriptions, sockets: sockets.length, orgs: idleOrgs, baselineKb, afterKb: median(samplesKb.slice(-4)), samplesKb, openMs, errors };
   } finally {
     await pool(sockets, 20, (s) => s.dispose().catch(() => undefined));
     await server.stop();
@@ -495,7 +500,7 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
       }
     },
     async expectedFeedIds(o) {
-      const after = await db.pool.query(`select id::text from job_events where organization_id = $1 and id > $2 order by id`, [orgs[o]!.id, liveAfter]);
+      const after = await db.pool.query(`select id::text from job_events where organization_id = $1 and id > $2 order by job_events.id`, [orgs[o]!.id, liveAfter]);
       return after.rows.map((r) => Number(r.id));
     },
     async afterLive() {
@@ -717,12 +722,12 @@ function report(rows: Row[], meta: { pgVersion: string; server: string; load: nu
   console.log(`  Complete: a feed received exactly the organization's event ids after its \`after\` as in the database at the end (peer: as published), strictly`);
   console.log(`    increasing, none missing; a job(id) stream ended with SUCCEEDED at progress 1, never went back, no error.`);
   if (spool?.live) console.log(`    job(id) subscribers saw ${fmt(spool.live.progressSeenShare * 100, 1)}% of the distinct progress values (states are coalesced by design).`);
-  console.log(`  msgs/s = messages received from the jobs' start to the last one / that window. CPU = share of one core over the window (machine: all ${os.availableParallelism()} cores' busy time,`);
+  console.log(`  msgs/s = messages received from the jobs' start to the last one / that window. CPU = share of one core from the jobs' start to the end of the tail (machine: all ${os.availableParallelism()} cores' busy time,`);
   console.log(`    Postgres and anything else running included). Clients and the engine share this process.`);
-  console.log(`  Idle: a fresh server; ${IDLE_WARMUP_PAGES} job pages opened and closed first (warm-up), then baseline RSS (VmRSS from /proc/<pid>/status); then job pages of queued jobs`);
+  console.log(`  Idle: a fresh server; ${IDLE_WARMUP_PAGES} job pages opened and closed first (warm-up), then baseline RSS (VmRSS from /proc/<pid>/status, median over 2 s); then job pages of queued jobs`);
   console.log(`    that never run, each = job(id) + jobEvents(filter: {jobId}) on the same socket (Spool: \`after\` just below the job's QUEUED event, so the feed`);
   console.log(`    replays that one event as its ack, then idles; peer: no history, the server counts its listeners). ${IDLE_PER_SOCKET} per WebSocket, ≤${IDLE_PER_ORG} per organization;`);
-  console.log(`    RSS read after all are established and 5 s without traffic (no forced GC). KB/sub = (RSS after − baseline) / subscriptions, sockets included.`);
+  console.log(`    RSS after all are established: the median of the last 2 s of a 5 s pause without traffic (no forced GC). KB/sub = (RSS after − baseline) / subscriptions, sockets included.`);
   for (const r of rows) for (const e of [...(r.live?.errors ?? []), ...(r.idle?.errors ?? [])]) console.log(`  ${r.system}: ${e}`);
 
   if (spool) {
