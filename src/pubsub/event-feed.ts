@@ -10,7 +10,7 @@
 import { SpoolError } from "../engine/errors.ts";
 import type { JobEvent, PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
-import { Signal } from "./signal.ts";
+import { LiveStream } from "./live-stream.ts";
 
 export type FeedFilter = {
   organizationId: string;
@@ -28,15 +28,12 @@ export type EventHint = { id: number; org: string; job: string; kind: string };
 const REPLAY_PAGE = 200;
 const MAX_BUFFER = 1_000;
 
-export class EventFeed implements AsyncIterableIterator<FeedEvent | Error> {
+export class EventFeed extends LiveStream<FeedEvent> {
   private fromId: number;
   /** The last id yielded (or the client's `after`): nothing at or below it is yielded again. */
   private cursor: number;
   private page: FeedEvent[] = [];
   private buffer: FeedEvent[] = [];
-  private error: Error | null = null;
-  private done = false;
-  private readonly signal = new Signal();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -46,6 +43,7 @@ export class EventFeed implements AsyncIterableIterator<FeedEvent | Error> {
     after: number | null,
     private readonly onClose: () => void,
   ) {
+    super();
     this.fromId = handedOut;
     this.cursor = after ?? handedOut;
   }
@@ -72,43 +70,21 @@ export class EventFeed implements AsyncIterableIterator<FeedEvent | Error> {
     this.signal.notify();
   }
 
-  fail(err: Error): void {
-    if (this.done || this.error) return;
-    this.error = err;
-    this.signal.notify();
-  }
-
-  async next(): Promise<IteratorResult<FeedEvent | Error>> {
+  protected async pull(): Promise<FeedEvent | undefined> {
     for (;;) {
-      if (this.done) return { done: true, value: undefined };
-      if (this.error) {
-        const err = this.error;
-        this.close();
-        return { done: false, value: err };
-      }
       const replayed = this.page.shift();
-      if (replayed) return { done: false, value: replayed };
+      if (replayed) return replayed;
       if (this.cursor < this.fromId) {
         await this.replay();
+        if (this.error || this.done) return undefined;
         continue;
       }
       const live = this.buffer.shift();
-      if (live) {
-        if (Number(live.id) <= this.cursor) continue;
-        this.cursor = Number(live.id);
-        return { done: false, value: live };
-      }
-      await this.signal.wait();
+      if (!live) return undefined;
+      if (Number(live.id) <= this.cursor) continue;
+      this.cursor = Number(live.id);
+      return live;
     }
-  }
-
-  async return(): Promise<IteratorResult<FeedEvent | Error>> {
-    this.close();
-    return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator]() {
-    return this;
   }
 
   private matches(e: FeedEvent): boolean {
@@ -141,12 +117,9 @@ export class EventFeed implements AsyncIterableIterator<FeedEvent | Error> {
     this.cursor = this.page.length === REPLAY_PAGE ? Number(this.page[this.page.length - 1]!.id) : Math.max(this.cursor, target);
   }
 
-  private close(): void {
-    if (this.done) return;
-    this.done = true;
+  protected closed(): void {
     this.buffer = [];
     this.page = [];
     this.onClose();
-    this.signal.notify();
   }
 }

@@ -8,7 +8,7 @@
 import { SpoolError } from "../engine/errors.ts";
 import { TERMINAL_STATUSES, type JobStatus } from "../engine/types.ts";
 import type { Job } from "../generated/prisma/client.ts";
-import { Signal } from "./signal.ts";
+import { LiveStream } from "./live-stream.ts";
 
 export type ReadJob = (id: string) => Promise<Job | null>;
 
@@ -72,19 +72,17 @@ export class JobWatch {
 }
 
 /** One subscriber's view: an async iterator of Job rows, ending after a finished one (or with an Error value). */
-export class JobStream implements AsyncIterableIterator<Job | Error> {
+export class JobStream extends LiveStream<Job> {
   private latest: { ticket: number; job: Job | null } | null = null;
   private readonly minTicket: number;
   private yielded = 0;
-  private error: Error | null = null;
-  private done = false;
-  private readonly signal = new Signal();
 
   constructor(
     private readonly watch: JobWatch,
     private readonly organizationId: string,
     private readonly onClose: () => void,
   ) {
+    super();
     this.minTicket = watch.join(this);
   }
 
@@ -109,49 +107,21 @@ export class JobStream implements AsyncIterableIterator<Job | Error> {
     this.signal.notify();
   }
 
-  fail(err: Error): void {
-    if (this.done || this.error) return;
-    this.error = err;
-    this.signal.notify();
-  }
-
-  async next(): Promise<IteratorResult<Job | Error>> {
-    for (;;) {
-      if (this.done) return { done: true, value: undefined };
-      if (this.error) {
-        const err = this.error;
-        this.close();
-        return { done: false, value: err };
-      }
-      const latest = this.latest;
-      if (latest && latest.ticket > this.yielded) {
-        this.yielded = latest.ticket;
-        if (!latest.job) {
-          this.close();
-          return { done: false, value: new SpoolError("NOT_FOUND", `Job ${this.watch.jobId} was deleted.`) };
-        }
-        // A finished job is the last state: the stream completes after it.
-        if (TERMINAL_STATUSES.includes(latest.job.status as JobStatus)) this.close();
-        return { done: false, value: latest.job };
-      }
-      await this.signal.wait();
+  protected pull(): Job | Error | undefined {
+    const latest = this.latest;
+    if (!latest || latest.ticket <= this.yielded) return undefined;
+    this.yielded = latest.ticket;
+    if (!latest.job) {
+      this.close();
+      return new SpoolError("NOT_FOUND", `Job ${this.watch.jobId} was deleted.`);
     }
+    // A finished job is the last state: the stream completes after it.
+    if (TERMINAL_STATUSES.includes(latest.job.status as JobStatus)) this.close();
+    return latest.job;
   }
 
-  async return(): Promise<IteratorResult<Job | Error>> {
-    this.close();
-    return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator]() {
-    return this;
-  }
-
-  private close(): void {
-    if (this.done) return;
-    this.done = true;
+  protected closed(): void {
     this.watch.leave(this);
     this.onClose();
-    this.signal.notify();
   }
 }

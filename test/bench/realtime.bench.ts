@@ -108,8 +108,15 @@ const uuidOf = (() => {
 // ---------------------------------------------------------------------------------------------
 // Measurements shared by both systems
 
-/** When each (job, progress) report was made: nowMs() just before ctx.logLine/ctx.progress. */
-const stamps = new Map<string, number>();
+/**
+ * Per event, keyed `${jobId}|L${step}` (the LOG event of report `step`) and `${jobId}|${progress}`
+ * (the PROGRESS event): `written` = nowMs() when the engine issues the event's INSERT (Spool:
+ * enginePool.query wrapped; peer: just before the IPC send), `reported` = nowMs() just before the
+ * processor's ctx.logLine/ctx.progress call (also in the log line's text as `t=`).
+ */
+const written = new Map<string, number>();
+const reported = new Map<string, number>();
+const STEP = /\bstep (\d+)\//;
 
 type LiveJob = { id: string; org: number };
 type Sub = {
@@ -128,7 +135,7 @@ type Sub = {
   error: string | null;
 };
 
-type Latencies = { feed: number[]; job: number[]; createdAt: number[] };
+type Latencies = { feed: number[]; job: number[]; fromReport: number[]; createdAt: number[] };
 type LiveResult = {
   subscribers: number; feeds: number; jobSubs: number; sockets: number; orgs: number; jobs: number;
   lat: Latencies; messages: number; windowMs: number;
@@ -163,16 +170,12 @@ function receive(sub: Sub, m: Message, at: number, live: { measuring: boolean; m
     if (!e) return;
     sub.ids.push(Number(e.id));
     if (!live.measuring) return;
-    if (e.kind === "LOG" && e.message) {
-      const t = /\bt=(\d+\.\d+)/.exec(e.message);
-      if (t) {
-        live.lat.feed.push(at - Number(t[1]));
-        live.lat.createdAt.push(at - Date.parse(e.createdAt));
-      }
-    } else if (e.kind === "PROGRESS" && e.progress !== null) {
-      const t = stamps.get(`${uuidOf(e.jobId)}|${e.progress}`);
-      if (t !== undefined) live.lat.feed.push(at - t);
-    }
+    const key = e.kind === "LOG" && e.message ? `${uuidOf(e.jobId)}|L${STEP.exec(e.message)?.[1]}` : e.kind === "PROGRESS" && e.progress !== null ? `${uuidOf(e.jobId)}|${e.progress}` : null;
+    const w = key ? written.get(key) : undefined;
+    if (w === undefined) return;
+    live.lat.feed.push(at - w);
+    live.lat.fromReport.push(at - reported.get(key!)!);
+    if (e.kind === "LOG") live.lat.createdAt.push(at - Date.parse(e.createdAt));
   } else {
     const j = m.data?.job as { id: string; status: string; progress: number } | undefined;
     if (!j) return;
@@ -180,8 +183,12 @@ function receive(sub: Sub, m: Message, at: number, live: { measuring: boolean; m
     if (j.progress > sub.lastProgress) {
       if (sub.lastProgress >= 0) sub.progressSeen++;
       sub.lastProgress = j.progress;
-      const t = live.measuring ? stamps.get(`${sub.job!.id}|${j.progress}`) : undefined;
-      if (t !== undefined) live.lat.job.push(at - t);
+      const key = `${sub.job!.id}|${j.progress}`;
+      const w = live.measuring ? written.get(key) : undefined;
+      if (w !== undefined) {
+        live.lat.job.push(at - w);
+        live.lat.fromReport.push(at - reported.get(key)!);
+      }
     }
     if (TERMINAL.has(j.status)) {
       sub.terminal = j.status;
@@ -222,7 +229,7 @@ async function liveRun(t: Target): Promise<LiveResult> {
   try {
     const jobs = await t.createLiveJobs();
     const after = await t.feedAfter();
-    const live = { measuring: false, messages: 0, lastAt: 0, lat: { feed: [], job: [], createdAt: [] } as Latencies };
+    const live = { measuring: false, messages: 0, lastAt: 0, lat: { feed: [], job: [], fromReport: [], createdAt: [] } as Latencies };
     const wsUrl = `${server.url.replace(/^http/, "ws")}/graphql`;
 
     // Subscribers: per organization LIVE_PER_ORG (the last ones fewer), FEED_SHARE of them
@@ -317,7 +324,7 @@ async function idleRun(t: Target): Promise<IdleResult> {
   const errors: string[] = [];
   const wsUrl = `${server.url.replace(/^http/, "ws")}/graphql`;
   type Ack = { acked: boolean; error: string | null };
-  const noop = { measuring: false, messages: 0, lastAt: 0, lat: { feed: [], job: [], createdAt: [] } as Latencies };
+  const noop = { measuring: false, messages: 0, lastAt: 0, lat: { feed: [], job: [], fromReport: [], createdAt: [] } as Latencies };
 
   /** Opens the pages' subscriptions on one socket; resolves when each job(id) and (where acked) each feed answered. */
   const openSocket = async (org: number, group: typeof pages, n: number): Promise<{ socket: Socket; acks: Ack[] }> => {
@@ -423,7 +430,8 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
       for (let i = 1; i <= job.input.steps && !ctx.signal.aborted; i++) {
         const p = progressAt(i);
         const t = nowMs();
-        stamps.set(`${job.id}|${p}`, t);
+        reported.set(`${job.id}|L${i}`, t);
+        reported.set(`${job.id}|${p}`, t);
         ctx.logLine(`bench t=${t.toFixed(3)} step ${i}/${job.input.steps}`);
         ctx.progress(p);
         if (i < job.input.steps) await sleep(job.input.tickMs);
@@ -433,16 +441,22 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
     },
   });
 
-  // Time from ctx.logLine (the timestamp) to the engine issuing the INSERT: the coalescing wait.
+  // The moment the engine issues each event's INSERT (the `written` stamps), and the time from
+  // the report (ctx.logLine) to it: the engine's coalescing wait plus this process's timer lag.
   const flushLag: number[] = [];
   const query = db.enginePool.query.bind(db.enginePool) as (...a: unknown[]) => unknown;
   (db.enginePool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-    if (a[0] === sql.logLines && Array.isArray(a[1])) {
+    const params = a[1] as unknown[] | undefined;
+    if (a[0] === sql.logLines && Array.isArray(params)) {
       const at = nowMs();
-      for (const line of JSON.parse(String(a[1][2])) as Array<{ message: string }>) {
-        const m = /\bt=(\d+\.\d+)/.exec(line.message);
-        if (m) flushLag.push(at - Number(m[1]));
+      for (const line of JSON.parse(String(params[2])) as Array<{ message: string }>) {
+        const step = STEP.exec(line.message)?.[1];
+        if (!step) continue;
+        written.set(`${params[0]}|L${step}`, at);
+        flushLag.push(at - reported.get(`${params[0]}|L${step}`)!);
       }
+    } else if (a[0] === sql.progress && Array.isArray(params)) {
+      written.set(`${params[0]}|${params[2]}`, nowMs());
     }
     return query(...a);
   };
@@ -575,7 +589,10 @@ function peerTarget(): Target {
         for (let i = 1; i <= steps; i++) {
           const p = progressAt(i);
           const t = nowMs();
-          stamps.set(`${j.id}|${p}`, t);
+          for (const key of [`${j.id}|L${i}`, `${j.id}|${p}`]) {
+            reported.set(key, t);
+            written.set(key, t);
+          }
           event(j.org, j.id, { kind: "LOG", message: `bench t=${t.toFixed(3)} step ${i}/${steps}` });
           event(j.org, j.id, { kind: "PROGRESS", progress: p });
           if (i < steps) await sleep(TICK_MS);
