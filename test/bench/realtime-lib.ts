@@ -1,7 +1,7 @@
 // Helpers of `npm run bench:realtime`: the server under test as a child process (its URL from
 // its JSON log line, its RSS and CPU from /proc), a graphql-ws client pool, statistics, the table.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Client } from "graphql-ws";
@@ -93,6 +93,26 @@ export async function startServer(name: string, command: string, args: string[],
 export function machineBusySeconds(): number {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   return (f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / 100;
+}
+
+/**
+ * CPU seconds of a process and its children (Postgres: the postmaster and its backends). Exited
+ * children count through the root's cutime/cstime once reaped.
+ */
+export function processTreeCpuSeconds(rootPid: number): number {
+  let total = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(d) === rootPid) total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (Number(f[1]) === rootPid) total += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total / 100;
 }
 
 /** RSS samples every `everyMs` for `ms`; returns them (KiB). */

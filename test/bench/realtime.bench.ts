@@ -1,8 +1,8 @@
 // `npm run bench:realtime`: GraphQL subscriptions (graphql-ws) on one `spool serve` process.
 //
 //  - live: N subscribers (default 1,000) on one API process while jobs report progress and log
-//    lines; latency from the moment a job reports to the moment a client has the message,
-//    delivered messages/s, and whether every subscriber got everything it should.
+//    lines; latency from the moment the engine writes an event to the moment a client has the
+//    message, delivered messages/s, and whether every subscriber got everything it should.
 //  - idle: M idle subscriptions (default 10,000) on a fresh API process; its RSS before and after.
 //
 // The server under test is the real CLI, `node src/bin.js serve` with SPOOL_ROLE=api, in a child
@@ -15,7 +15,8 @@
 // bench_realtime is created and dropped.
 //
 // Flags: --subscribers N (1000), --idle N (10000), --seconds S (15), --jobs N (40),
-// --systems spool,peer
+// --systems spool,peer. SPOOL_BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. --cpu-prof).
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,7 +25,7 @@ import { z } from "zod";
 import { resolveDatabaseUrl } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { migrate } from "../../src/db/migrate.ts";
-import { openDatabase, type Database } from "../../src/db/database.ts";
+import { openDatabase } from "../../src/db/database.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import * as sql from "../../src/engine/sql.ts";
 import { createLogger } from "../../src/log.ts";
@@ -36,7 +37,7 @@ import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
 import type { PeerMessage } from "./realtime-peer-server.ts";
 import {
-  chunks, errorText, fmt, machineBusySeconds, nowMs, pool, sampleRss, sleep, Socket, startServer, summarize, table, waitFor,
+  chunks, errorText, fmt, machineBusySeconds, nowMs, pool, processTreeCpuSeconds, sampleRss, sleep, Socket, startServer, summarize, table, waitFor,
   type Message, type ServerChild,
 } from "./realtime-lib.ts";
 
@@ -80,8 +81,13 @@ const IDLE_PER_SOCKET = 80;
 /** A job reports (one log line + progress) every TICK_MS: just over the engine's 300 ms coalescing, so each report is written at once. */
 const TICK_MS = 330;
 const IDLE_WARMUP_PAGES = 50;
+/** Live warm-up: one job per organization, this many reports (~3 s), before the measured run. */
+const WARMUP_STEPS = 9;
 const GOAL_P99_MS = 25;
 const GOAL_IDLE_RSS_BYTES = 1024 ** 3;
+
+/** CPU seconds of the Postgres server (embedded: its postmaster's process tree); null for DATABASE_URL. */
+let pgCpuSeconds: (() => number) | null = null;
 
 const liveOrgs = Math.max(1, Math.ceil(args.subscribers / LIVE_PER_ORG));
 const liveJobs = Math.max(args.jobs, liveOrgs);
@@ -95,7 +101,6 @@ const JOB_SUB = `subscription Job($id: ID!) { job(id: $id) { id status stage pro
 const FEED_SUB = `subscription Feed($after: String, $filter: JobEventFilter) { jobEvents(after: $after, filter: $filter) { id jobId kind status progress message createdAt } }`;
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 
-const progressAt = (i: number) => Math.round((i / steps) * 10_000) / 10_000;
 const uuidOf = (() => {
   const cache = new Map<string, string>();
   return (gid: string) => {
@@ -118,7 +123,8 @@ const written = new Map<string, number>();
 const reported = new Map<string, number>();
 const STEP = /\bstep (\d+)\//;
 
-type LiveJob = { id: string; org: number };
+type LiveJob = { id: string; org: number; steps: number };
+type JobKind = "live" | "warmup";
 type Sub = {
   kind: "feed" | "job";
   org: number;
@@ -135,12 +141,12 @@ type Sub = {
   error: string | null;
 };
 
-type Latencies = { feed: number[]; job: number[]; fromReport: number[]; createdAt: number[] };
+type Latencies = { feed: number[]; job: number[]; fromReport: number[]; createdAt: number[]; perSecond: number[][] };
 type LiveResult = {
   subscribers: number; feeds: number; jobSubs: number; sockets: number; orgs: number; jobs: number;
   lat: Latencies; messages: number; windowMs: number;
   feedsComplete: number; jobsComplete: number; progressSeenShare: number; errors: string[];
-  serverCpu: number; benchCpu: number; machineCpu: number; serverRssKb: number;
+  serverCpu: number; benchCpu: number; pgCpu: number | null; machineCpu: number; serverRssKb: number;
   flushLag?: number[];
 };
 type IdleResult = { subscriptions: number; sockets: number; orgs: number; baselineKb: number; afterKb: number; samplesKb: number[]; openMs: number; errors: string[] };
@@ -154,8 +160,17 @@ function newSub(kind: Sub["kind"], org: number, job: LiveJob | null): Sub {
   return { kind, org, job, ids: [], firstAt: null, lastProgress: -1, progressSeen: 0, regressed: false, terminal: null, terminalProgress: null, done: false, error: null };
 }
 
+type LiveState = { measuring: boolean; t0: number; messages: number; lastAt: number; lat: Latencies };
+const newLive = (): LiveState => ({ measuring: false, t0: 0, messages: 0, lastAt: 0, lat: { feed: [], job: [], fromReport: [], createdAt: [], perSecond: [] } });
+
+/** Latencies by the second (of event creation) since the jobs started. */
+function bucket(live: LiveState, createdAt: number, ms: number) {
+  const k = Math.max(0, Math.floor((createdAt - live.t0) / 1000));
+  (live.lat.perSecond[k] ??= []).push(ms);
+}
+
 /** Handles one message; latency samples and counts only while `live.measuring`. */
-function receive(sub: Sub, m: Message, at: number, live: { measuring: boolean; messages: number; lastAt: number; lat: Latencies }) {
+function receive(sub: Sub, m: Message, at: number, live: LiveState) {
   if (m.errors?.length) {
     sub.error ??= m.errors.map((e) => `${e.extensions?.code ?? ""} ${e.message}`).join("; ");
     return;
@@ -174,6 +189,7 @@ function receive(sub: Sub, m: Message, at: number, live: { measuring: boolean; m
     const w = key ? written.get(key) : undefined;
     if (w === undefined) return;
     live.lat.feed.push(at - w);
+    bucket(live, w, at - w);
     live.lat.fromReport.push(at - reported.get(key!)!);
     if (e.kind === "LOG") live.lat.createdAt.push(at - Date.parse(e.createdAt));
   } else {
@@ -187,6 +203,7 @@ function receive(sub: Sub, m: Message, at: number, live: { measuring: boolean; m
       const w = live.measuring ? written.get(key) : undefined;
       if (w !== undefined) {
         live.lat.job.push(at - w);
+        bucket(live, w, at - w);
         live.lat.fromReport.push(at - reported.get(key)!);
       }
     }
@@ -202,14 +219,14 @@ type Target = {
   label: string;
   startServer(): Promise<ServerChild>;
   authorization(org: number): string;
-  /** Queued jobs the live subscribers watch. */
-  createLiveJobs(): Promise<LiveJob[]>;
+  /** Queued jobs: the live subscribers watch the "live" ones; "warmup" ones run first, untimed. */
+  createJobs(kind: JobKind, count: number, steps: number): Promise<LiveJob[]>;
   /** `after` for the live feeds (Spool: the newest event id before subscribing). */
   feedAfter(): Promise<string | null>;
   /** Resolves once every feed is live. */
   feedsReady(feeds: Sub[], server: ServerChild, jobSubs: number): Promise<void>;
   /** Runs the jobs to the end. */
-  runJobs(jobs: LiveJob[]): Promise<void>;
+  runJobs(jobs: LiveJob[], kind: JobKind): Promise<void>;
   /** Event ids each feed of `org` must have received, in order. */
   expectedFeedIds(org: number): Promise<number[]>;
   afterLive?(): Promise<{ flushLag?: number[] }>;
@@ -227,9 +244,10 @@ async function liveRun(t: Target): Promise<LiveResult> {
   const sockets: Socket[] = [];
   const errors: string[] = [];
   try {
-    const jobs = await t.createLiveJobs();
+    const jobs = await t.createJobs("live", liveJobs, steps);
+    const warmJobs = await t.createJobs("warmup", liveOrgs, WARMUP_STEPS);
     const after = await t.feedAfter();
-    const live = { measuring: false, messages: 0, lastAt: 0, lat: { feed: [], job: [], fromReport: [], createdAt: [] } as Latencies };
+    const live = newLive();
     const wsUrl = `${server.url.replace(/^http/, "ws")}/graphql`;
 
     // Subscribers: per organization LIVE_PER_ORG (the last ones fewer), FEED_SHARE of them
@@ -251,6 +269,9 @@ async function liveRun(t: Target): Promise<LiveResult> {
     }
     const feedSubs = subs.filter((s) => s.kind === "feed");
     const jobSubs = subs.filter((s) => s.kind === "job");
+    // Warm-up watchers: one job(id) per warm-up job, on its organization's first socket; not counted.
+    const warmSubs = warmJobs.map((j) => newSub("job", j.org, j));
+    for (const w of warmSubs) bySocket[bySocket.findIndex((g) => g[0]!.org === w.org)]!.push(w);
     for (const group of bySocket) {
       const socket = new Socket(wsUrl, t.authorization(group[0]!.org));
       sockets.push(socket);
@@ -260,16 +281,23 @@ async function liveRun(t: Target): Promise<LiveResult> {
         else socket.subscribe(JOB_SUB, { id: sub.job!.id }, handlers);
       }
     }
-    if (!(await waitFor(() => jobSubs.every((s) => s.firstAt !== null || s.error), 60_000))) throw new Error(`${t.label}: not every job(id) subscriber got its first state within 60 s`);
-    await t.feedsReady(feedSubs, server, jobSubs.length);
-    const failed = subs.filter((s) => s.error);
+    if (!(await waitFor(() => [...jobSubs, ...warmSubs].every((s) => s.firstAt !== null || s.error), 60_000))) throw new Error(`${t.label}: not every job(id) subscriber got its first state within 60 s`);
+    await t.feedsReady(feedSubs, server, jobSubs.length + warmSubs.length);
+    const failed = [...subs, ...warmSubs].filter((s) => s.error);
     if (failed.length) throw new Error(`${t.label}: ${failed.length} subscriptions failed: ${failed[0]!.error}`);
 
+    // Warm-up (untimed, uncounted): one short job per organization through the same subscribers,
+    // so the measured run meets a server whose code paths and caches are warm, as in production.
+    await t.runJobs(warmJobs, "warmup");
+    await waitFor(() => warmSubs.every((s) => s.done), 10_000, 20);
+    await sleep(500);
+
     // The run: every message from here on is counted.
-    const cpu0 = { server: server.cpuSeconds(), bench: process.cpuUsage(), machine: machineBusySeconds() };
-    live.measuring = true;
+    const cpu0 = { server: server.cpuSeconds(), bench: process.cpuUsage(), machine: machineBusySeconds(), pg: pgCpuSeconds?.() ?? null };
     const t0 = nowMs();
-    await t.runJobs(jobs);
+    live.t0 = t0;
+    live.measuring = true;
+    await t.runJobs(jobs, "live");
     const ran = nowMs();
     // Tail: wait until every feed has its organization's last event and every job(id) stream completed.
     const expected = new Map<number, number[]>();
@@ -279,6 +307,7 @@ async function liveRun(t: Target): Promise<LiveResult> {
     const serverCpu = server.cpuSeconds() - cpu0.server;
     const benchCpuUsage = process.cpuUsage(cpu0.bench);
     const machineCpu = machineBusySeconds() - cpu0.machine;
+    const pgCpu = cpu0.pg !== null ? pgCpuSeconds!() - cpu0.pg : null;
     live.measuring = false;
     const windowMs = Math.max(live.lastAt, ran) - t0;
     const serverRssKb = server.rssKb();
@@ -306,7 +335,7 @@ async function liveRun(t: Target): Promise<LiveResult> {
       lat: live.lat, messages: live.messages, windowMs,
       feedsComplete, jobsComplete, progressSeenShare, errors,
       serverCpu: serverCpu / spanS, benchCpu: (benchCpuUsage.user + benchCpuUsage.system) / 1e6 / spanS,
-      machineCpu: machineCpu / spanS, serverRssKb, flushLag: extra.flushLag,
+      pgCpu: pgCpu !== null ? pgCpu / spanS : null, machineCpu: machineCpu / spanS, serverRssKb, flushLag: extra.flushLag,
     };
   } finally {
     await Promise.all(sockets.map((s) => s.dispose().catch(() => undefined)));
@@ -324,7 +353,7 @@ async function idleRun(t: Target): Promise<IdleResult> {
   const errors: string[] = [];
   const wsUrl = `${server.url.replace(/^http/, "ws")}/graphql`;
   type Ack = { acked: boolean; error: string | null };
-  const noop = { measuring: false, messages: 0, lastAt: 0, lat: { feed: [], job: [], fromReport: [], createdAt: [] } as Latencies };
+  const noop = newLive();
 
   /** Opens the pages' subscriptions on one socket; resolves when each job(id) and (where acked) each feed answered. */
   const openSocket = async (org: number, group: typeof pages, n: number): Promise<{ socket: Socket; acks: Ack[] }> => {
@@ -420,15 +449,15 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
   let liveAfter = "0";
 
   let finished = 0;
-  const registry = new ProcessorRegistry().register({
-    type: "bench.progress",
+  const processor = (type: string) => ({
+    type,
     description: "reports progress and a log line every TICK_MS",
     input: z.object({ steps: z.number().int(), tickMs: z.number(), delayMs: z.number() }),
     maxAttempts: 1,
-    run: async (job, ctx) => {
+    run: async (job: { id: string; input: { steps: number; tickMs: number; delayMs: number } }, ctx: { signal: AbortSignal; logLine(m: string): void; progress(f: number): void }) => {
       await sleep(job.input.delayMs);
       for (let i = 1; i <= job.input.steps && !ctx.signal.aborted; i++) {
-        const p = progressAt(i);
+        const p = Math.round((i / job.input.steps) * 10_000) / 10_000;
         const t = nowMs();
         reported.set(`${job.id}|L${i}`, t);
         reported.set(`${job.id}|${p}`, t);
@@ -440,6 +469,10 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
       return { steps: job.input.steps };
     },
   });
+  const TYPES: Record<JobKind, string> = { live: "bench.progress", warmup: "bench.warmup" };
+  // Each engine claims only its registry's type; submissions know both.
+  const engineRegistry = { live: new ProcessorRegistry().register(processor(TYPES.live)), warmup: new ProcessorRegistry().register(processor(TYPES.warmup)) };
+  const registry = new ProcessorRegistry().register(processor(TYPES.live)).register(processor(TYPES.warmup));
 
   // The moment the engine issues each event's INSERT (the `written` stamps), and the time from
   // the report (ctx.logLine) to it: the engine's coalescing wait plus this process's timer lag.
@@ -464,7 +497,8 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
   const target: Target = {
     label: "spool",
     startServer: () =>
-      startServer("spool serve", process.execPath, ["src/bin.js", "serve"], {
+      // SPOOL_BENCH_SERVER_NODE_ARGS: extra node flags for the server (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof), for analysis.
+      startServer("spool serve", process.execPath, [...(process.env.SPOOL_BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), "src/bin.js", "serve"], {
         cwd: ROOT,
         env: {
           ...process.env, DATABASE_URL: url, SPOOL_ROLE: "api", PORT: "0", HOST: "127.0.0.1", SPOOL_ADMIN_KEY: adminKey,
@@ -472,12 +506,12 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
         },
       }),
     authorization: (o) => `Bearer ${orgs[o]!.key}`,
-    async createLiveJobs() {
+    async createJobs(kind, count, n) {
       const out: LiveJob[] = [];
-      for (let k = 0; k < liveJobs; k++) {
+      for (let k = 0; k < count; k++) {
         const org = k % liveOrgs;
-        const { job } = await submitJob(db.pool, registry, orgs[org]!.id, { type: "bench.progress", input: { steps, tickMs: TICK_MS, delayMs: Math.random() * TICK_MS } });
-        out.push({ id: job.id, org });
+        const { job } = await submitJob(db.pool, registry, orgs[org]!.id, { type: TYPES[kind], input: { steps: n, tickMs: TICK_MS, delayMs: Math.random() * TICK_MS } });
+        out.push({ id: job.id, org, steps: n });
       }
       return out;
     },
@@ -498,11 +532,11 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
         throw new Error(`spool: ${feeds.filter((s) => !s.ids.includes(markers.get(s.org)!)).length} feeds did not receive their marker event within 30 s`);
       }
     },
-    async runJobs(jobs) {
+    async runJobs(jobs, kind) {
       // As a separate `spool worker`: its own pools and LISTEN connection, concurrency = the jobs.
       const listener = new PgListener(url, log);
       await listener.start();
-      const engine = new Engine({ pool: db.enginePool, registry, log, listener, concurrency: jobs.length });
+      const engine = new Engine({ pool: db.enginePool, registry: engineRegistry[kind], log, listener, concurrency: jobs.length });
       finished = 0;
       engine.start();
       try {
@@ -527,7 +561,7 @@ async function spoolTarget(adminUrl: string): Promise<{ target: Target; close():
         if (n <= 0) break;
         const { rows } = await db.pool.query(BULK_QUEUED, [orgs[o]!.id, "bench.idle", n]);
         // `after` just below the job's QUEUED event: the feed replays that one event (its ack), then idles.
-        for (const r of rows) out.push({ id: r.job, org: o, after: String(Number(r.event) - 1) });
+        for (const r of rows) out.push({ id: r.job, org: o, steps: 0, after: String(Number(r.event) - 1) });
       }
       return out;
     },
@@ -571,8 +605,8 @@ function peerTarget(): Target {
     startServer: async () =>
       (child = await startServer("peer", process.execPath, ["--import", "tsx", "test/bench/realtime-peer-server.ts"], { cwd: ROOT, env: process.env, ipc: true })),
     authorization: (o) => `Bearer peer:${orgId(o)}`,
-    async createLiveJobs() {
-      const jobs: LiveJob[] = Array.from({ length: liveJobs }, (_, k) => ({ id: uuid(), org: k % liveOrgs }));
+    async createJobs(_kind, count, n) {
+      const jobs: LiveJob[] = Array.from({ length: count }, (_, k) => ({ id: uuid(), org: k % liveOrgs, steps: n }));
       send({ t: "jobs", jobs: jobs.map((j) => ({ id: j.id, org: orgId(j.org), status: "QUEUED" })) });
       return jobs;
     },
@@ -586,23 +620,23 @@ function peerTarget(): Target {
       await Promise.all(jobs.map(async (j) => {
         event(j.org, j.id, { kind: "STATUS", status: "RUNNING" });
         await sleep(Math.random() * TICK_MS);
-        for (let i = 1; i <= steps; i++) {
-          const p = progressAt(i);
+        for (let i = 1; i <= j.steps; i++) {
+          const p = Math.round((i / j.steps) * 10_000) / 10_000;
           const t = nowMs();
           for (const key of [`${j.id}|L${i}`, `${j.id}|${p}`]) {
             reported.set(key, t);
             written.set(key, t);
           }
-          event(j.org, j.id, { kind: "LOG", message: `bench t=${t.toFixed(3)} step ${i}/${steps}` });
+          event(j.org, j.id, { kind: "LOG", message: `bench t=${t.toFixed(3)} step ${i}/${j.steps}` });
           event(j.org, j.id, { kind: "PROGRESS", progress: p });
-          if (i < steps) await sleep(TICK_MS);
+          if (i < j.steps) await sleep(TICK_MS);
         }
         event(j.org, j.id, { kind: "STATUS", status: "SUCCEEDED", progress: 1 });
       }));
     },
     expectedFeedIds: async (o) => published.get(o) ?? [],
     async createIdleJobs() {
-      const out = Array.from({ length: idlePages }, (_, p) => ({ id: uuid(), org: Math.floor(p / (IDLE_PER_ORG / 2)), after: null }));
+      const out = Array.from({ length: idlePages }, (_, p) => ({ id: uuid(), org: Math.floor(p / (IDLE_PER_ORG / 2)), steps: 0, after: null }));
       return out;
     },
     async idleReady(server, expected) {
@@ -690,7 +724,7 @@ function report(rows: Row[], meta: { pgVersion: string; server: string; load: nu
   console.log("");
   console.log("Delivery and cost:");
   console.log(table(
-    ["system", "complete subscribers", "latency samples", "messages", "window s", "server CPU", "bench CPU", "machine CPU", "server RSS live", "idle: baseline RSS", "sockets/orgs", "open 10k s"],
+    ["system", "complete subscribers", "timed", "messages", "window s", "CPU server", "bench", "postgres", "other", "server RSS live", "idle: baseline RSS", "sockets/orgs (live · idle)", "idle open s"],
     rows.map((r) => {
       const l = r.live;
       const i = r.idle;
@@ -702,7 +736,8 @@ function report(rows: Row[], meta: { pgVersion: string; server: string; load: nu
         l ? fmt(l.windowMs / 1000, 1) : "-",
         l ? `${fmt(l.serverCpu * 100, 0)}%` : "-",
         l ? `${fmt(l.benchCpu * 100, 0)}%` : "-",
-        l ? `${fmt(l.machineCpu * 100, 0)}%` : "-",
+        l?.pgCpu != null ? `${fmt(l.pgCpu * 100, 0)}%` : "-",
+        l ? `${fmt(Math.max(0, l.machineCpu - l.serverCpu - l.benchCpu - (l.pgCpu ?? 0)) * 100, 0)}%` : "-",
         l ? mb(l.serverRssKb) : "-",
         i ? mb(i.baselineKb) : "-",
         `${l ? `${l.sockets}/${l.orgs}` : "-"} · ${i ? `${i.sockets}/${i.orgs}` : "-"}`,
@@ -721,30 +756,42 @@ function report(rows: Row[], meta: { pgVersion: string; server: string; load: nu
   console.log(`  A message = one graphql-ws "next" received by a client: a JobEvent on a jobEvents feed, or a Job state on job(id) (Spool sends a state after every`);
   console.log(`    event of the job, log lines included, so ~2 per report; the peer does the same). Each job reports every ${TICK_MS} ms: ctx.logLine + ctx.progress,`);
   console.log(`    written by the engine as a LOG event then a PROGRESS event (2 transactions); plus STATUS RUNNING and SUCCEEDED. ${steps} reports per job.`);
-  console.log(`  Latency = client receive time − report time, both performance.timeOrigin + performance.now() in this process (clients and jobs share it): the report time`);
-  console.log(`    is taken just before ctx.logLine/ctx.progress and written into the log line (\`bench t=…\`); LOG events are timed from that text, PROGRESS events and`);
-  console.log(`    job(id) states showing a new progress value from the same stamp looked up by (job, progress). STATUS events, markers and repeated states are`);
-  console.log(`    counted in msgs/s but not timed. Includes the engine's flush (setTimeout 0: the tick is > the 300 ms coalescing interval), both INSERTs, NOTIFY,`);
-  console.log(`    the server's read and GraphQL execution, the WebSocket and the client's parsing; PROGRESS waits for the LOG insert before it.`);
+  console.log(`  Latency = client receive time − event creation time, both performance.timeOrigin + performance.now() in this process (the clients and the jobs share it).`);
+  console.log(`    Creation = the moment the engine issues the event's INSERT (enginePool.query wrapped; keyed by job + step from the log line's \`step i/N\`, by job +`);
+  console.log(`    progress for PROGRESS); peer: just before the IPC send. Timed: LOG and PROGRESS events on feeds, job(id) states showing a new progress value.`);
+  console.log(`    STATUS events, markers and repeated states count in msgs/s, untimed. Covers the INSERT and commit, NOTIFY, the server's sequencing, row read,`);
+  console.log(`    GraphQL execution and WebSocket send, and the client's parsing.`);
   if (spool?.live) {
     const lag = summarize(spool.live.flushLag ?? []);
     const ca = summarize(spool.live.lat.createdAt);
-    console.log(`    Check: report → engine issues the LOG INSERT p50 ${fmt(lag.p50, 2)} / p99 ${fmt(lag.p99, 2)} ms; LOG latency from the event's createdAt (DB clock,`);
-    console.log(`    transaction start, ms) instead: p50 ${fmt(ca.p50, 2)} / p99 ${fmt(ca.p99, 2)} ms.`);
+    const rep = summarize(spool.live.lat.fromReport);
+    console.log(`    Spool cross-checks: from the processor's report (ctx.logLine time, the log line's \`t=\`) instead: p50 ${fmt(rep.p50, 2)} / p99 ${fmt(rep.p99, 2)} ms`);
+    console.log(`    (report → INSERT issued: p50 ${fmt(lag.p50, 2)} / p99 ${fmt(lag.p99, 2)} ms: the engine's 300 ms coalescing, as reports come every ${TICK_MS} ms, plus timer lag);`);
+    console.log(`    LOG events from their createdAt (DB clock = transaction start, ms precision): p50 ${fmt(ca.p50, 2)} / p99 ${fmt(ca.p99, 2)} ms.`);
   }
   console.log(`  Live layout: ${liveOrgs} organizations × ≤${LIVE_PER_ORG} subscribers (limit 1,000 per organization per process), ${LIVE_PER_SOCKET} per WebSocket (limit`);
   console.log(`    ${MAX_OPERATIONS_PER_SOCKET} operations per socket); per organization ${Math.round(FEED_SHARE * 100)}% dashboards = jobEvents(after: newest id before subscribing) over all the`);
   console.log(`    organization's events, ${Math.round((1 - FEED_SHARE) * 100)}% job pages = job(id) spread over its ${Math.ceil(liveJobs / liveOrgs)} running jobs. Subscriptions are all live before the jobs start`);
-  console.log(`    (Spool: a queued marker job per organization must reach every feed; peer: the server counts its listeners).`);
+  console.log(`    (Spool: a queued marker job per organization must reach every feed; peer: the server counts its listeners). Then an untimed warm-up: one ${WARMUP_STEPS}-report`);
+  console.log(`    job per organization (plus a job(id) watcher each) through the same subscribers, so the timed run meets warm code, as a long-running server would.`);
   console.log(`  Complete: a feed received exactly the organization's event ids after its \`after\` as in the database at the end (peer: as published), strictly`);
   console.log(`    increasing, none missing; a job(id) stream ended with SUCCEEDED at progress 1, never went back, no error.`);
   if (spool?.live) console.log(`    job(id) subscribers saw ${fmt(spool.live.progressSeenShare * 100, 1)}% of the distinct progress values (states are coalesced by design).`);
-  console.log(`  msgs/s = messages received from the jobs' start to the last one / that window. CPU = share of one core from the jobs' start to the end of the tail (machine: all ${os.availableParallelism()} cores' busy time,`);
-  console.log(`    Postgres and anything else running included). Clients and the engine share this process.`);
+  console.log(`  msgs/s = messages received from the jobs' start to the last one / that window. CPU = share of one core from the jobs' start to the end of the tail:`);
+  console.log(`    server = the child process, bench = this process (engine + all clients), postgres = the embedded cluster's processes, other = the rest of the`);
+  console.log(`    machine's busy time (/proc/stat; other work on this ${os.availableParallelism()}-CPU machine). Server + bench + postgres + other near ${os.availableParallelism() * 100}% = the machine is saturated;`);
+  console.log(`    the server is one event loop, so its CPU near 100% = the server is the bottleneck (every burst then queues).`);
   console.log(`  Idle: a fresh server; ${IDLE_WARMUP_PAGES} job pages opened and closed first (warm-up), then baseline RSS (VmRSS from /proc/<pid>/status, median over 2 s); then job pages of queued jobs`);
   console.log(`    that never run, each = job(id) + jobEvents(filter: {jobId}) on the same socket (Spool: \`after\` just below the job's QUEUED event, so the feed`);
   console.log(`    replays that one event as its ack, then idles; peer: no history, the server counts its listeners). ${IDLE_PER_SOCKET} per WebSocket, ≤${IDLE_PER_ORG} per organization;`);
-  console.log(`    RSS after all are established: the median of the last 2 s of a 5 s pause without traffic (no forced GC). KB/sub = (RSS after − baseline) / subscriptions, sockets included.`);
+  console.log(`    RSS after all are established: the median of the last 2 s of a 5 s pause without traffic (no forced GC). KB/sub = (RSS after − baseline) / subscriptions, sockets included`);
+  console.log(`    (RSS moves by tens of MB with GC on its own: with fewer than a few thousand subscriptions KB/sub is noise).`);
+  for (const r of rows) {
+    const per = (r.live?.lat.perSecond ?? []).map((v) => summarize(v ?? []).p99).filter(Number.isFinite);
+    if (per.length < 2) continue;
+    const rest = [...per.slice(1)].sort((x, y) => x - y);
+    console.log(`  ${r.system}: p99 per second of the run (by creation time): first second ${fmt(per[0], 1)} ms; the other ${rest.length}: min ${fmt(rest[0], 1)} / median ${fmt(rest[Math.floor((rest.length - 1) / 2)], 1)} / max ${fmt(rest.at(-1), 1)} ms.`);
+  }
   for (const r of rows) for (const e of [...(r.live?.errors ?? []), ...(r.idle?.errors ?? [])]) console.log(`  ${r.system}: ${e}`);
 
   if (spool) {
@@ -783,6 +830,11 @@ async function main() {
       return r;
     };
     if (args.systems.includes("spool")) {
+      if (embedded) {
+        const dataDir = process.env.SPOOL_BENCH_DATA_DIR ?? path.join(ROOT, ".spool/bench");
+        const postmaster = Number(readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
+        if (Number.isInteger(postmaster) && postmaster > 0) pgCpuSeconds = () => processTreeCpuSeconds(postmaster);
+      }
       const s = await step("spool: setup", () => spoolTarget(url));
       closers.push(s.close);
       const live = await step(`spool: live, ${args.subscribers} subscribers`, () => liveRun(s.target));
