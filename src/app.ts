@@ -29,8 +29,6 @@ export type App = {
   stop(opts?: { graceMs?: number }): Promise<void>;
 };
 
-export { migrateOrExplain, resolveDatabaseUrl };
-
 export async function createApp(config: Config, log: Logger, opts: { registry?: ProcessorRegistry } = {}): Promise<App> {
   const { url, embedded } = await resolveDatabaseUrl(config, log);
   try {

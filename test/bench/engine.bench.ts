@@ -33,6 +33,7 @@ import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
+import { recreateDatabase, withClient } from "./bench-db.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -72,29 +73,6 @@ type Drain = {
 };
 type Row = { system: string; drain: Drain | null; latency: number[] | null; latencyNote?: string };
 
-function dbUrl(serverUrl: string, database: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-async function recreateDatabase(adminUrl: string, name: string): Promise<string> {
-  await withClient(adminUrl, async (c) => {
-    await c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
-    await c.query(`create database ${pg.escapeIdentifier(name)}`);
-  });
-  return dbUrl(adminUrl, name);
-}
 
 /** Server-side counters for one database: committed transactions and the cluster's WAL position. */
 async function counters(adminUrl: string, database: string): Promise<{ commits: number; lsn: string | null }> {

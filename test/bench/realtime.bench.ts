@@ -22,7 +22,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { z } from "zod";
-import { resolveDatabaseUrl } from "../../src/app.ts";
+import { resolveDatabaseUrl } from "../../src/db/connect.ts";
 import { loadConfig } from "../../src/config.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { openDatabase } from "../../src/db/database.ts";
@@ -36,6 +36,7 @@ import { createApiKey, generateKeyValue } from "../../src/services/api-keys.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
 import type { PeerMessage } from "./realtime-peer-server.ts";
+import { recreateDatabase, withClient } from "./bench-db.ts";
 import {
   chunks, errorText, fmt, machineBusySeconds, nowMs, pool, processTreeCpuSeconds, sampleRss, sleep, Socket, startServer, summarize, table, waitFor,
   type Message, type ServerChild,
@@ -664,29 +665,6 @@ async function withPeerIdleJobs(t: Target): Promise<Target> {
 // ---------------------------------------------------------------------------------------------
 // Database
 
-function dbUrl(serverUrl: string, database: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-async function recreateDatabase(adminUrl: string, name: string): Promise<string> {
-  await withClient(adminUrl, async (c) => {
-    await c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
-    await c.query(`create database ${pg.escapeIdentifier(name)}`);
-  });
-  return dbUrl(adminUrl, name);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Report
