@@ -6,7 +6,7 @@ import { z } from "zod";
 import { SpoolError } from "../engine/errors.ts";
 import { JOB_PRIORITIES, JOB_STATUSES } from "../engine/types.ts";
 import * as jobs from "../services/jobs.ts";
-import type { Builder } from "./builder.ts";
+import { MAX_PAGE, type Builder } from "./builder.ts";
 import { requireScope, type Context } from "./context.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -21,6 +21,15 @@ export function jobIdFrom(id: string): string {
     // not a global id either
   }
   throw new SpoolError("NOT_FOUND", `No job ${id} in your organization.`);
+}
+
+/** Connections are bounded; asking for more is an error, not a silently shorter page. */
+export function checkPage(args: { first?: number | null; last?: number | null }): void {
+  for (const [name, value] of [["first", args.first], ["last", args.last]] as const) {
+    if (value != null && (value < 0 || value > MAX_PAGE)) {
+      throw new SpoolError("INVALID_INPUT", `${name} must be from 0 to ${MAX_PAGE}; fetch further pages with after: pageInfo.endCursor.`);
+    }
+  }
 }
 
 /** When a running job will likely finish, from its progress so far. */
@@ -78,8 +87,12 @@ export function addJobTypes(builder: Builder) {
       updatedAt: t.expose("updatedAt", { type: "DateTime" }),
       estimatedCompletionAt: t.field({ type: "DateTime", nullable: true, description: "From progress so far, while RUNNING.", resolve: (j) => estimateCompletion(j) }),
       parent: t.relation("parent", { nullable: true }),
-      children: t.relatedConnection("children", { cursor: "id", totalCount: true, query: { orderBy: [{ createdAt: "asc" }, { id: "asc" }] } }),
-      events: t.relatedConnection("events", { cursor: "id", totalCount: true, query: { orderBy: { id: "asc" } } }),
+      children: t.relatedConnection("children", {
+        cursor: "id",
+        totalCount: true,
+        query: (args) => (checkPage(args), { orderBy: [{ createdAt: "asc" as const }, { id: "asc" as const }] }),
+      }),
+      events: t.relatedConnection("events", { cursor: "id", totalCount: true, query: (args) => (checkPage(args), { orderBy: { id: "asc" as const } }) }),
     }),
   });
 
@@ -110,9 +123,14 @@ export function addJobTypes(builder: Builder) {
       type: "Job",
       cursor: "id",
       args: { filter: t.arg({ type: JobFilter, required: false }) },
-      totalCount: (_parent, args, ctx) => ctx.prisma.job.count({ where: jobWhere(ctx, args.filter) }),
-      resolve: (query, _root, args, ctx) =>
-        ctx.prisma.job.findMany({ ...query, where: jobWhere(ctx, args.filter), orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+      totalCount: (_parent, args, ctx) => {
+        checkPage(args); // a page of only totalCount does not reach resolve
+        return ctx.prisma.job.count({ where: jobWhere(ctx, args.filter) });
+      },
+      resolve: (query, _root, args, ctx) => {
+        checkPage(args);
+        return ctx.prisma.job.findMany({ ...query, where: jobWhere(ctx, args.filter), orderBy: [{ createdAt: "desc" }, { id: "desc" }] });
+      },
     }, { name: "JobConnection" }, { name: "JobEdge" }),
   }));
 

@@ -198,3 +198,41 @@ describe("production switches", () => {
     }
   });
 });
+
+describe("listing", () => {
+  it("filters by type and creation time, pages with first/after, and refuses pages over 100", async () => {
+    const t = await api.tenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await api.gql(SUBMIT, { input: { type: "system.cleanup", input: { maxAgeSeconds: 100 + i } } }, t.key);
+      ids.push(r.data.submitJob.job.id);
+    }
+    const mid = (await db.pool.query(`select created_at from jobs where id = $1`, [Buffer.from(ids[2]!, "base64").toString().slice(4)])).rows[0].created_at as Date;
+
+    const page1 = await api.gql(`{ jobs(first: 2, filter: { type: ["system.cleanup"] }) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }`, {}, t.key);
+    expect(page1.data.jobs.totalCount).toBe(5);
+    expect(page1.data.jobs.edges.map((e: any) => e.node.id)).toEqual([ids[4], ids[3]]); // newest first
+    expect(page1.data.jobs.pageInfo.hasNextPage).toBe(true);
+    const page2 = await api.gql(`query($after: String) { jobs(first: 2, after: $after) { edges { node { id } } } }`, { after: page1.data.jobs.pageInfo.endCursor }, t.key);
+    expect(page2.data.jobs.edges.map((e: any) => e.node.id)).toEqual([ids[2], ids[1]]);
+
+    const none = await api.gql(`{ jobs(first: 10, filter: { type: ["video.transcode"] }) { totalCount } }`, {}, t.key);
+    expect(none.data.jobs.totalCount).toBe(0);
+    const before = await api.gql(`query($t: DateTime) { jobs(first: 10, filter: { createdBefore: $t }) { totalCount } }`, { t: mid.toISOString() }, t.key);
+    const after = await api.gql(`query($t: DateTime) { jobs(first: 10, filter: { createdAfter: $t }) { totalCount } }`, { t: mid.toISOString() }, t.key);
+    expect(before.data.jobs.totalCount + after.data.jobs.totalCount).toBeLessThanOrEqual(4); // the job at `mid` itself matches neither bound
+
+    expect(code(await api.gql(`{ jobs(first: 500) { totalCount } }`, {}, t.key))).toBe("INVALID_INPUT");
+    expect(code(await api.gql(`query($id: ID!) { job(id: $id) { events(first: 101) { totalCount } } }`, { id: ids[0] }, t.key))).toBe("INVALID_INPUT");
+    expect(code(await api.gql(`{ jobs(first: 10, filter: { metadata: [1, 2] }) { totalCount } }`, {}, t.key))).toBe("INVALID_INPUT");
+  });
+
+  it("accepts the key in X-API-Key as well as Authorization", async () => {
+    const res = await api.yoga.fetch("http://spool.test/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": a.key },
+      body: JSON.stringify({ query: "{ viewer { organization { id } } }" }),
+    });
+    expect(((await res.json()) as any).data.viewer.organization.id).toBe(a.org.id);
+  });
+});
