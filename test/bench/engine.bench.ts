@@ -34,6 +34,7 @@ import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
 import { recreateDatabase, withClient } from "./bench-db.ts";
+import { runBench } from "./run.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -618,16 +619,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    // Everything is closed; if a handle were left open, say which instead of hanging.
-    setTimeout(() => {
-      console.error(`bench: still running after shutdown: ${process.getActiveResourcesInfo().join(", ")}`);
-      process.exit(0);
-    }, 10_000).unref();
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -41,6 +41,7 @@ import {
   chunks, errorText, fmt, machineBusySeconds, nowMs, pool, processTreeCpuSeconds, sampleRss, sleep, Socket, startServer, summarize, table, waitFor,
   type Message, type ServerChild,
 } from "./realtime-lib.ts";
+import { runBench } from "./run.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options and layout
@@ -841,15 +842,4 @@ const watchdog = setTimeout(() => {
 }, 10 * 60_000);
 watchdog.unref();
 
-main().then(
-  () => {
-    setTimeout(() => {
-      console.error(`bench: still running after shutdown: ${process.getActiveResourcesInfo().join(", ")}`);
-      process.exit(0);
-    }, 10_000).unref();
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);
