@@ -11,13 +11,19 @@ import { createRegistry } from "./processors/index.ts";
 import type { ProcessorRegistry } from "./processors/registry.ts";
 import { LiveEvents } from "./pubsub/job-events.ts";
 import { PgListener } from "./pubsub/pg-listener.ts";
+import { createUploads } from "./http/uploads.ts";
 import { createGraphQLServer } from "./server.ts";
 import { bootstrapAdminKey } from "./services/api-keys.ts";
+import type { AssetServices } from "./services/assets.ts";
+import { filesSecret } from "./services/files.ts";
+import { defaultOutboundPolicy } from "./tools/http.ts";
+import { createStorage } from "./tools/storage/storage.ts";
 
 export type App = {
   config: Config;
   db: Database;
   registry: ProcessorRegistry;
+  assets: AssetServices;
   listener: PgListener;
   engine: Engine | null;
   server: http.Server | null;
@@ -46,24 +52,38 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
     engineSyncCommit: config.engineSyncCommit,
     onError: (err) => log.warn({ err: err.message }, "idle database connection failed"),
   });
+  const storage = createStorage(config.storage);
+  const assets: AssetServices = {
+    storage,
+    limits: config.limits,
+    outbound: { ...defaultOutboundPolicy, ...config.outbound, maxBytes: Math.max(config.limits.videoBytes, config.limits.documentBytes) },
+    filesSecret: await filesSecret(db.pool, config.filesSecret),
+    log,
+  };
   const listener = new PgListener(url, log);
-  const registry = opts.registry ?? createRegistry();
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool });
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
   // Subscriptions ride on the same LISTEN connection as the engine's wake-ups.
   const live = config.role === "worker" ? null : new LiveEvents({ listener, pool: db.pool, prisma: db.prisma, log });
+  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined, assets, publicUrl: config.publicUrl };
+  const uploads = config.role === "worker" ? null : createUploads({
+    deps, assets, pool: db.pool, dataDir: config.dataDir, expiryMs: config.uploadExpiryMs, publicUrl: config.publicUrl,
+  });
   const graphql = config.role === "worker" ? null : createGraphQLServer({
-    pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined,
+    ...deps, uploads: uploads ?? undefined,
     introspection: config.introspection, graphiql: config.graphiql,
     health: async () => ({
       database: await db.pool.query("select 1").then(() => "up" as const, () => "down" as const),
       listener: listener.connected ? "up" : "down",
       engine: engine ? { running: engine.runningCount, concurrency: config.concurrency } : null,
+      storage: await storage.stat("health/probe").then(() => "up" as const, () => "down" as const),
     }),
   });
   const server = graphql?.server ?? null;
 
+  let sweepTimer: NodeJS.Timeout | null = null;
   const app: App = {
-    config, db, registry, listener, engine, server, graphql, url: null,
+    config, db, registry, assets, listener, engine, server, graphql, url: null,
     async start() {
       if (graphql) {
         const created = await bootstrapAdminKey(db.prisma, { adminKey: config.adminKey, dataDir: config.dataDir });
@@ -73,6 +93,16 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       await listener.start();
       await live?.start();
       engine?.start();
+      // Abandoned tus uploads (no PATCH for SPOOL_UPLOAD_EXPIRY_HOURS) are removed hourly.
+      if (uploads) {
+        sweepTimer = setInterval(() => {
+          uploads.cleanUpExpired().then(
+            (n) => n > 0 && log.info({ removed: n }, "expired uploads removed"),
+            (err) => log.warn({ err: err.message }, "expired upload sweep failed"),
+          );
+        }, 3_600_000);
+        sweepTimer.unref();
+      }
       if (server) {
         await new Promise<void>((resolve, reject) => {
           server.once("error", reject);
@@ -87,10 +117,12 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       }
     },
     async stop({ graceMs = config.shutdownGraceMs } = {}) {
+      if (sweepTimer) clearInterval(sweepTimer);
       await graphql?.close();
       await engine?.stop(graceMs);
       await live?.stop();
       await listener.stop();
+      await storage.close();
       await db.close();
       await embedded?.stop();
     },

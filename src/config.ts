@@ -23,6 +23,21 @@ const schema = z.object({
   SPOOL_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
+  SPOOL_STORAGE: z.enum(["local", "s3"]).default("local"),
+  SPOOL_S3_BUCKET: z.string().min(1).optional(),
+  SPOOL_S3_REGION: z.string().min(1).default("us-east-1"),
+  SPOOL_S3_ENDPOINT: z.url().optional(),
+  SPOOL_S3_FORCE_PATH_STYLE: z.enum(["on", "off"]).default("off"),
+  SPOOL_S3_PREFIX: z.string().regex(/^(?!\.{1,2}(\/|$))[A-Za-z0-9._-]+(\/(?!\.{1,2}(\/|$))[A-Za-z0-9._-]+)*$/, "segments of letters, digits, . _ - separated by /; no . or .. segments").optional(),
+  SPOOL_PUBLIC_URL: z.url().optional(),
+  SPOOL_FILES_SECRET: z.string().min(32).optional(),
+  SPOOL_MAX_VIDEO_BYTES: intFrom(1).default(5 * 1024 ** 3),
+  SPOOL_MAX_DOCUMENT_BYTES: intFrom(1).default(200 * 1024 ** 2),
+  SPOOL_MAX_MULTIPART_BYTES: intFrom(1).default(100 * 1024 ** 2),
+  SPOOL_UPLOAD_EXPIRY_HOURS: intFrom(1).max(24 * 30).default(24),
+  SPOOL_URL_ALLOW_CIDRS: z.string().default(""),
+  SPOOL_URL_ALLOWED_PORTS: z.string().regex(/^\d+(,\d+)*$/).default("80,443"),
+  SPOOL_URL_TIMEOUT_MS: intFrom(1_000).default(30 * 60_000),
 });
 
 export type Config = {
@@ -42,7 +57,21 @@ export type Config = {
   logLevel: string;
   ffmpegPath: string | undefined;
   ffprobePath: string | undefined;
+  storage: StorageConfig;
+  /** Base of the URLs Spool hands out (/files, /uploads); unset → the request's own origin. */
+  publicUrl: string | undefined;
+  filesSecret: string | undefined;
+  limits: Limits;
+  uploadExpiryMs: number;
+  outbound: { allowCidrs: string[]; allowedPorts: number[]; timeoutMs: number };
 };
+
+export type StorageConfig =
+  | { kind: "local"; root: string }
+  | { kind: "s3"; bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; prefix?: string };
+
+/** Size limits in bytes: video covers audio; document covers images. */
+export type Limits = { videoBytes: number; documentBytes: number; multipartBytes: number };
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -57,9 +86,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const e = parsed.data;
+  if (e.SPOOL_STORAGE === "s3" && !e.SPOOL_S3_BUCKET) throw new ConfigError("Invalid configuration:\n  SPOOL_S3_BUCKET: required when SPOOL_STORAGE=s3");
+  const allowCidrs = e.SPOOL_URL_ALLOW_CIDRS.split(",").map((c) => c.trim()).filter(Boolean);
+  for (const c of allowCidrs) {
+    if (!z.cidrv4().safeParse(c).success && !z.cidrv6().safeParse(c).success) throw new ConfigError(`Invalid configuration:\n  SPOOL_URL_ALLOW_CIDRS: ${c} is not a CIDR (e.g. 10.0.0.0/8)`);
+  }
+  const dataDir = path.resolve(e.SPOOL_DATA_DIR);
   return {
     databaseUrl: e.DATABASE_URL,
-    dataDir: path.resolve(e.SPOOL_DATA_DIR),
+    dataDir,
     pgPort: e.SPOOL_PG_PORT,
     port: e.PORT,
     host: e.HOST,
@@ -74,5 +109,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.SPOOL_LOG_LEVEL,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
+    storage: e.SPOOL_STORAGE === "s3"
+      ? { kind: "s3", bucket: e.SPOOL_S3_BUCKET!, region: e.SPOOL_S3_REGION, endpoint: e.SPOOL_S3_ENDPOINT, forcePathStyle: e.SPOOL_S3_FORCE_PATH_STYLE === "on", prefix: e.SPOOL_S3_PREFIX }
+      : { kind: "local", root: path.join(dataDir, "files") },
+    publicUrl: e.SPOOL_PUBLIC_URL?.replace(/\/+$/, ""),
+    filesSecret: e.SPOOL_FILES_SECRET,
+    limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES },
+    uploadExpiryMs: e.SPOOL_UPLOAD_EXPIRY_HOURS * 3_600_000,
+    outbound: { allowCidrs, allowedPorts: e.SPOOL_URL_ALLOWED_PORTS.split(",").map(Number), timeoutMs: e.SPOOL_URL_TIMEOUT_MS },
   };
 }

@@ -7,18 +7,33 @@ import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
+import { createFetch } from "@whatwg-node/fetch";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { keyFrom, principalFor, type Context, type Deps } from "./graphql/context.ts";
 import { expectedCode, maskError } from "./graphql/errors.ts";
 import { buildSchema } from "./graphql/schema.ts";
+import { createFilesHandler } from "./http/files.ts";
+import { UPLOADS_PATH } from "./http/uploads.ts";
 
 export type ServerOptions = Deps & {
   introspection: boolean;
   graphiql: boolean;
   /** Extra parts of /health (listener, engine, processing dependencies). */
   health: () => Promise<Record<string, unknown> & { database: "up" | "down" }>;
+  /** The tus endpoint (http/uploads.ts), mounted at /uploads. */
+  uploads?: { handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | void };
 };
+
+/** The origin the caller reached us at, for URLs handed back when SPOOL_PUBLIC_URL is unset. */
+function originOf(request: { url: string; headers: Headers } | undefined): string {
+  if (!request) return "http://localhost";
+  try {
+    return new URL(request.url).origin;
+  } catch {
+    return `http://${request.headers.get("host") ?? "localhost"}`;
+  }
+}
 
 /** Limits on what one document may ask (graphql-armor), the same on HTTP and WebSocket. */
 export const DOCUMENT_LIMITS = {
@@ -68,12 +83,19 @@ function useRequestIdOnUnexpectedErrors(): Plugin<Context> {
 
 export function createGraphQLServer(opts: ServerOptions) {
   const ids = new WeakMap<Request, string>();
-  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, live: opts.live };
+  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, live: opts.live, assets: opts.assets, publicUrl: opts.publicUrl };
+  const serveFile = opts.assets ? createFilesHandler({ assets: opts.assets, pool: opts.pool, log: opts.log }) : null;
   const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
     graphiql: opts.graphiql ? { title: "Spool", subscriptionsProtocol: "WS" } : false,
     landingPage: false,
+    // yoga's multipart parser holds each file in memory, so multipart is for small files
+    // (SPOOL_MAX_MULTIPART_BYTES); large ones go through tus at /uploads, streamed to disk.
+    multipart: true,
+    fetchAPI: createFetch({
+      formDataLimits: { fileSize: opts.assets?.limits.multipartBytes ?? 0, files: 1, fields: 10, fieldSize: 1024 * 1024, parts: 12 },
+    }),
     logging: {
       debug: () => undefined,
       info: () => undefined,
@@ -104,7 +126,8 @@ export function createGraphQLServer(opts: ServerOptions) {
     context: async ({ request, connectionParams }) => {
       const requestId = (request && ids.get(request)) ?? randomUUID();
       const principal = await principalFor(deps, keyFrom(request?.headers ?? new Headers(), connectionParams));
-      return { ...deps, requestId, principal, log: opts.log.child({ requestId }) };
+      const baseUrl = opts.publicUrl ?? originOf(request as never);
+      return { ...deps, requestId, principal, baseUrl, log: opts.log.child({ requestId }) };
     },
   });
 
@@ -117,6 +140,14 @@ export function createGraphQLServer(opts: ServerOptions) {
       return;
     }
     if (req.url?.startsWith("/graphql")) return yoga(req, res);
+    if (serveFile && req.url?.startsWith("/files/")) {
+      return serveFile(req, res).catch((err) => {
+        opts.log.error({ err: err.message }, "file download failed");
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+    }
+    if (opts.uploads && (req.url === UPLOADS_PATH || req.url?.startsWith(`${UPLOADS_PATH}/`))) return opts.uploads.handle(req, res);
     res.writeHead(404, { "content-type": "application/json" });
     res.end(JSON.stringify({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.url}. The API is at /graphql.` } }));
   });

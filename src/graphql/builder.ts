@@ -4,9 +4,10 @@
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
-import { DateTimeResolver, JSONResolver } from "graphql-scalars";
+import { DateTimeResolver, JSONResolver, SafeIntResolver } from "graphql-scalars";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
+import { SpoolError } from "../engine/errors.ts";
 import type { Context } from "./context.ts";
 
 export type SchemaTypes = {
@@ -16,6 +17,9 @@ export type SchemaTypes = {
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
+    SafeInt: { Input: number; Output: number };
+    /** A file of a GraphQL multipart request (graphql-multipart-request-spec), input only. */
+    File: { Input: File; Output: never };
   };
 };
 
@@ -43,6 +47,21 @@ export function createBuilder() {
   });
   builder.addScalarType("DateTime", DateTimeResolver);
   builder.addScalarType("JSON", JSONResolver);
+  builder.addScalarType("SafeInt", SafeIntResolver);
+  builder.scalarType("File", {
+    description: "A file sent in a multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec). For large files use tus uploads at /uploads.",
+    serialize: () => {
+      throw new Error("File is an input-only scalar");
+    },
+    parseValue: (value) => {
+      // yoga's multipart parser gives its own File class (not this realm's Blob): check the shape.
+      const f = value as Partial<File> | null;
+      if (!f || typeof f !== "object" || typeof f.stream !== "function" || typeof f.size !== "number") {
+        throw new SpoolError("INVALID_INPUT", "Expected a file part of a multipart request (graphql-multipart-request-spec).");
+      }
+      return value as File;
+    },
+  });
   builder.queryType({});
   builder.mutationType({});
   return builder;

@@ -7,6 +7,7 @@ import type { ProcessorRegistry } from "../processors/registry.ts";
 import type { LiveEvents } from "../pubsub/job-events.ts";
 import { SpoolError } from "../engine/errors.ts";
 import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";
+import type { AssetServices } from "../services/assets.ts";
 
 export type Deps = {
   pool: pg.Pool;
@@ -15,12 +16,23 @@ export type Deps = {
   log: Logger;
   /** Live job state and events for subscriptions; absent where nothing LISTENs (subscriptions answer UNAVAILABLE). */
   live?: LiveEvents;
+  /** Storage and ingest; absent in engine-only setups (asset operations answer UNAVAILABLE). */
+  assets?: AssetServices;
+  /** SPOOL_PUBLIC_URL: where clients reach Spool, for the URLs it hands out. */
+  publicUrl?: string;
 };
 
 export type Context = Deps & {
   requestId: string;
   principal: Principal | null;
+  /** Base of URLs handed to this caller: SPOOL_PUBLIC_URL, else the origin the request came to. */
+  baseUrl: string;
 };
+
+export function assetsOf(ctx: Context): AssetServices {
+  if (!ctx.assets) throw new SpoolError("UNAVAILABLE", "File storage is not configured on this server.");
+  return ctx.assets;
+}
 
 /** `Authorization: Bearer <key>` or `X-API-Key: <key>`; on WebSocket, the same in connection_init. */
 export function keyFrom(headers: { get(name: string): string | null }, params?: Record<string, unknown> | null): string | null {

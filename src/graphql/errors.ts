@@ -17,10 +17,19 @@ function innermost(error: unknown): unknown {
   return e;
 }
 
+/**
+ * Prisma's "record not found": node(id:) of another organization's object, whose load is
+ * scoped to the caller's organization, fails with it.
+ */
+function isRecordNotFound(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === "P2025";
+}
+
 /** The stable code of an expected failure behind `error`, or null for an unexpected one. */
 export function expectedCode(error: unknown): string | null {
   const original = innermost(error);
   if (original instanceof SpoolError) return original.code;
+  if (isRecordNotFound(original)) return "NOT_FOUND";
   const code = (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
   return typeof code === "string" && code !== "INTERNAL_SERVER_ERROR" ? code : null;
 }
@@ -34,6 +43,10 @@ export function maskError(log: Logger) {
         path: wrapper.path,
         extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
       });
+    }
+    // The NOT_FOUND every foreign id answers.
+    if (isRecordNotFound(original)) {
+      return createGraphQLError("Not found in your organization.", { path: wrapper.path, extensions: { code: "NOT_FOUND" } });
     }
     // Parse and validation errors (limits included) are the client's: shown as they are.
     if (wrapper?.name === "GraphQLError" && !wrapper.originalError) return error as Error;

@@ -359,5 +359,7 @@ export function addJobTypes(builder: Builder) {
     }),
   }));
 
-  return { JobStatus, JobPriority, JobEventKind };
+  return { JobStatus, JobPriority, JobEventKind, JobErrorRef };
 }
+
+export type JobRefs = ReturnType<typeof addJobTypes>;

@@ -1,6 +1,8 @@
 // The whole GraphQL schema, built from one file per domain noun.
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
 import { createBuilder } from "./builder.ts";
+import { addAssetTypes } from "./asset.ts";
+import { addItemTypes } from "./items.ts";
 import { addJobTypes } from "./job.ts";
 import { addOrganizationTypes } from "./organization.ts";
 import { addSubscriptionTypes } from "./subscriptions.ts";
@@ -9,6 +11,8 @@ export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
   const jobRefs = addJobTypes(builder);
   addOrganizationTypes(builder);
+  const assetRefs = addAssetTypes(builder);
+  addItemTypes(builder, { ...jobRefs, ...assetRefs });
   addSubscriptionTypes(builder, jobRefs);
   return builder.toSchema();
 }

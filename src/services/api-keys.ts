@@ -8,7 +8,7 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import { SpoolError } from "../engine/errors.ts";
 import { ensureOrganization } from "./organizations.ts";
 
-export const SCOPES = ["jobs:read", "jobs:write", "jobs:cancel", "webhooks:manage", "keys:manage", "admin"] as const;
+export const SCOPES = ["jobs:read", "jobs:write", "jobs:cancel", "assets:read", "assets:write", "webhooks:manage", "keys:manage", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const KEY_FORMAT = /^spool_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;

@@ -142,7 +142,7 @@ describe("spool keys", () => {
     const org = await createOrg(db);
     const cases: Array<[string[], number, string]> = [
       [["keys", "create", "--org", org.slug, "--scopes", "jobs:read,jobs:delete"], 2,
-        'spool keys: unknown scope "jobs:delete"; scopes are jobs:read, jobs:write, jobs:cancel, webhooks:manage, keys:manage, admin\n'],
+        'spool keys: unknown scope "jobs:delete"; scopes are jobs:read, jobs:write, jobs:cancel, assets:read, assets:write, webhooks:manage, keys:manage, admin\n'],
       [["keys", "create", "--org", org.slug, "--scopes", ","], 2, "spool keys: --scopes needs at least one of "],
       [["keys", "create", "--org", org.slug], 2, "spool keys: missing --scopes <value>\n"],
       [["keys", "create", "--scopes", "jobs:read"], 2, "spool keys: missing --org <value>\n"],

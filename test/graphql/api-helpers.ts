@@ -1,23 +1,57 @@
 // A real GraphQL server over a test database: yoga.fetch for HTTP tests, `listen()` for
 // WebSocket clients. Keys are created through the real service. Subscriptions need a
 // started PgListener (`opts.listener`); without one they answer UNAVAILABLE.
+import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { Limits } from "../../src/config.ts";
+import { createUploads } from "../../src/http/uploads.ts";
 import { createRegistry } from "../../src/processors/index.ts";
 import type { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { LiveEvents } from "../../src/pubsub/job-events.ts";
 import type { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
+import type { AssetServices } from "../../src/services/assets.ts";
+import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";
+import { createStorage, type Storage } from "../../src/tools/storage/storage.ts";
 import { createOrg, log, type TestDb } from "../helpers.ts";
 
 export type Api = Awaited<ReturnType<typeof createTestApi>>;
 
-export async function createTestApi(db: TestDb, opts: { registry?: ProcessorRegistry; introspection?: boolean; listener?: PgListener; gapTimeoutMs?: number } = {}) {
-  const registry = opts.registry ?? createRegistry();
+export const TEST_FILES_SECRET = "test-files-secret-0123456789abcdef0123456789";
+
+export type TestApiOptions = {
+  registry?: ProcessorRegistry; introspection?: boolean; listener?: PgListener; gapTimeoutMs?: number;
+  /** Storage for assets; default: a local folder under the OS temp dir, removed by close(). */
+  storage?: Storage;
+  limits?: Partial<Limits>;
+  outbound?: Partial<OutboundPolicy>;
+  publicUrl?: string;
+  uploadExpiryMs?: number;
+};
+
+export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "spool-api-"));
+  const storage = opts.storage ?? createStorage({ kind: "local", root: path.join(dataDir, "files") });
+  const assets: AssetServices = {
+    storage,
+    limits: { videoBytes: 50 * 1024 * 1024, documentBytes: 20 * 1024 * 1024, multipartBytes: 10 * 1024 * 1024, ...opts.limits },
+    outbound: { ...defaultOutboundPolicy, ...opts.outbound },
+    filesSecret: TEST_FILES_SECRET,
+    log,
+  };
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool });
   const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
   await live?.start();
+  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl };
+  const uploads = createUploads({
+    deps, assets, pool: db.pool, dataDir,
+    expiryMs: opts.uploadExpiryMs ?? 3_600_000, publicUrl: opts.publicUrl,
+  });
   const api = createGraphQLServer({
-    pool: db.pool, prisma: db.prisma, registry, log, live,
+    ...deps, uploads,
     introspection: opts.introspection ?? true, graphiql: true,
     health: async () => ({ database: "up" }),
   });
@@ -37,6 +71,32 @@ export async function createTestApi(db: TestDb, opts: { registry?: ProcessorRegi
     return { ...body, res };
   }
 
+  /**
+   * A GraphQL multipart request (graphql-multipart-request-spec): `files` maps variable
+   * paths (`input.file`) to file contents, sent as the parts browsers and Apollo send.
+   */
+  async function gqlUpload<T = any>(query: string, variables: Record<string, unknown>, files: Record<string, { bytes: Buffer; name: string; type?: string }>, key?: string | null) {
+    const form = new FormData();
+    form.set("operations", JSON.stringify({ query, variables }));
+    const entries = Object.entries(files);
+    form.set("map", JSON.stringify(Object.fromEntries(entries.map(([p], i) => [String(i), [`variables.${p}`]]))));
+    entries.forEach(([, f], i) => form.set(String(i), new Blob([new Uint8Array(f.bytes)], { type: f.type ?? "application/octet-stream" }), f.name));
+    const res = await api.yoga.fetch("http://spool.test/graphql", {
+      method: "POST",
+      // Apollo and urql send this header with uploads; yoga's CSRF guard asks for one like it.
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), "apollo-require-preflight": "true" },
+      body: form,
+    });
+    const text = await res.text();
+    let body: { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = { errors: [{ message: text }] };
+    }
+    return { ...body, res };
+  }
+
   /** A new organization with a key holding every non-admin scope. */
   async function tenant() {
     const org = await createOrg(db);
@@ -52,7 +112,9 @@ export async function createTestApi(db: TestDb, opts: { registry?: ProcessorRegi
   async function close() {
     await api.close();
     await live?.stop();
+    await storage.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { ...api, close, live, registry, gql, keyFor, tenant, listen };
+  return { ...api, close, live, registry, assets, storage, uploads, dataDir, gql, gqlUpload, keyFor, tenant, listen };
 }

@@ -33,7 +33,7 @@ describe("submitting and reading jobs", () => {
     const job = sub.data.submitJob.job;
     expect(sub.data.submitJob.created).toBe(true);
     expect(job).toMatchObject({ type: "system.cleanup", status: "QUEUED", priority: "HIGH", progress: 0, attempts: 0, maxAttempts: 3, metadata: { order: "o-1" } });
-    expect(job.input).toEqual({ maxAgeSeconds: 3600, dryRun: true, batchSize: 500 });
+    expect(job.input).toEqual({ maxAgeSeconds: 3600, dryRun: true, batchSize: 500, orphanGraceSeconds: 3600 });
     expect(Buffer.from(job.id, "base64").toString()).toMatch(/^Job:[0-9a-f-]{36}$/);
 
     const byGlobal = await api.gql(`query($id: ID!) { job(id: $id) { id status } node(id: $id) { id ... on Job { type } } }`, { id: job.id }, a.key);
@@ -133,7 +133,9 @@ describe("tenancy", () => {
     const { data } = await api.gql(SUBMIT, { input: { type: "system.cleanup", input: { maxAgeSeconds: 5 } } }, a.key);
     const id = data.submitJob.job.id;
     expect(code(await api.gql(`query($id: ID!) { job(id: $id) { id } }`, { id }, b.key))).toBe("NOT_FOUND");
-    expect((await api.gql(`query($id: ID!) { node(id: $id) { id } }`, { id }, b.key)).data?.node ?? null).toBeNull();
+    const node = await api.gql(`query($id: ID!) { node(id: $id) { id } }`, { id }, b.key);
+    expect(node.data?.node ?? null).toBeNull();
+    expect(node.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
     expect(code(await api.gql(`mutation($id: ID!) { cancelJob(input: { id: $id }) { job { id } } }`, { id }, b.key))).toBe("NOT_FOUND");
     expect(code(await api.gql(`mutation($id: ID!) { retryJob(input: { id: $id }) { job { id } } }`, { id }, b.key))).toBe("NOT_FOUND");
     const list = await api.gql(`{ jobs(first: 100) { totalCount edges { node { id } } } metrics { total { total } } }`, {}, b.key);

@@ -1,0 +1,60 @@
+// What a file is, from its first bytes: magic numbers through file-type, plus the two
+// text caption formats file-type does not know. Names and declared content types are
+// never trusted: a text file called video.mp4 is a text file.
+import { fileTypeFromBuffer } from "file-type";
+
+export type AssetKind = "VIDEO" | "AUDIO" | "IMAGE" | "PDF" | "CAPTIONS";
+export type Sniffed = { kind: AssetKind; contentType: string; ext: string };
+
+/** Bytes to read before deciding; file-type needs at most 4,100 for the formats we allow. */
+export const SNIFF_BYTES = 4100;
+
+// The allowlist: every type Spool accepts, by detected MIME type. Anything else is refused.
+const KINDS: Record<string, AssetKind> = {
+  "video/mp4": "VIDEO",
+  "video/quicktime": "VIDEO",
+  "video/webm": "VIDEO",
+  "video/x-matroska": "VIDEO",
+  "video/x-msvideo": "VIDEO",
+  "video/mp2t": "VIDEO",
+  "video/mpeg": "VIDEO",
+  "video/x-flv": "VIDEO",
+  "video/3gpp": "VIDEO",
+  "video/ogg": "VIDEO",
+  "video/x-m4v": "VIDEO",
+  "audio/mpeg": "AUDIO",
+  "audio/aac": "AUDIO",
+  "audio/mp4": "AUDIO",
+  "audio/x-m4a": "AUDIO",
+  "audio/ogg": "AUDIO",
+  "audio/opus": "AUDIO",
+  "audio/ogg; codecs=opus": "AUDIO",
+  "audio/flac": "AUDIO",
+  "audio/x-flac": "AUDIO",
+  "audio/wav": "AUDIO",
+  "audio/x-wav": "AUDIO",
+  "audio/vnd.wave": "AUDIO",
+  "audio/webm": "AUDIO",
+  "image/png": "IMAGE",
+  "image/jpeg": "IMAGE",
+  "image/webp": "IMAGE",
+  "image/tiff": "IMAGE",
+  "image/gif": "IMAGE",
+  "application/pdf": "PDF",
+  "text/vtt": "CAPTIONS",
+};
+
+const SRT_CUE = /^\d+\r?\n\d{2}:\d{2}:\d{2}[,.]\d{3} --> \d{2}:\d{2}:\d{2}[,.]\d{3}/;
+
+/** The detected type of `head` (the first SNIFF_BYTES of a file), or null when it is not on the allowlist. */
+export async function sniff(head: Uint8Array): Promise<Sniffed | { kind: null; contentType: string | null }> {
+  const detected = await fileTypeFromBuffer(head);
+  if (detected) {
+    const kind = KINDS[detected.mime];
+    return kind ? { kind, contentType: detected.mime, ext: detected.ext } : { kind: null, contentType: detected.mime };
+  }
+  const text = Buffer.from(head).toString("utf8").replace(/^\uFEFF/, "");
+  if (/^WEBVTT(?:[ \t\r\n]|$)/.test(text)) return { kind: "CAPTIONS", contentType: "text/vtt", ext: "vtt" };
+  if (SRT_CUE.test(text.trimStart())) return { kind: "CAPTIONS", contentType: "application/x-subrip", ext: "srt" };
+  return { kind: null, contentType: null };
+}
