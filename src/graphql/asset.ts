@@ -1,29 +1,15 @@
 // Assets in GraphQL: the Asset node with its signed download URL, the assets connection,
 // uploadAsset (multipart) and deleteAsset. Every read is scoped to the caller's
 // organization; a signed URL is only made for an asset the caller can read.
-import { decodeGlobalID, encodeGlobalID } from "@pothos/plugin-relay";
+import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Readable } from "node:stream";
 import { SpoolError } from "../engine/errors.ts";
 import { deleteAsset, ingest, insertAsset } from "../services/assets.ts";
 import { MAX_EXPIRES_IN, signedFilePath } from "../services/files.ts";
 import type { Builder } from "./builder.ts";
 import { assetsOf, requireScope, type Context } from "./context.ts";
+import { idOf } from "./ids.ts";
 import { checkPage } from "./job.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** An id of `typename` as clients send it: the global id or the raw UUID. */
-export function idOf(typename: string, id: string | number): string {
-  const s = String(id);
-  if (UUID.test(s)) return s.toLowerCase();
-  try {
-    const { typename: t, id: raw } = decodeGlobalID(s);
-    if (t === typename && UUID.test(raw)) return raw.toLowerCase();
-  } catch {
-    // not a global id either
-  }
-  throw new SpoolError("NOT_FOUND", `No ${typename} ${s} in your organization.`);
-}
 
 /** A multipart File as a Node stream. yoga's File is its own ponyfill class, not Node's, but async-iterable. */
 export function fileStream(file: File): Readable {

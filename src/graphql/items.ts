@@ -5,9 +5,10 @@
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { SpoolError } from "../engine/errors.ts";
 import { createItem, deleteItem, updateItem, type ItemKind, type ItemSource } from "../services/items.ts";
-import { fileStream, idOf, type AssetRefs } from "./asset.ts";
+import { fileStream, type AssetRefs } from "./asset.ts";
 import type { Builder } from "./builder.ts";
 import { assetsOf, requireScope, type Context } from "./context.ts";
+import { idOf } from "./ids.ts";
 import { checkPage, type JobRefs } from "./job.ts";
 
 type Model = "Video" | "Document";

@@ -1,26 +1,18 @@
 // Jobs in GraphQL: the Job node, its events, the jobs connection, metrics, job types and
 // the generic job mutations. Every read and write is scoped to the caller's organization;
 // a job of another organization answers NOT_FOUND.
-import { decodeGlobalID, encodeGlobalID } from "@pothos/plugin-relay";
+import { encodeGlobalID } from "@pothos/plugin-relay";
 import { z } from "zod";
 import { SpoolError } from "../engine/errors.ts";
 import { JOB_PRIORITIES, JOB_STATUSES } from "../engine/types.ts";
 import * as jobs from "../services/jobs.ts";
 import { MAX_PAGE, type Builder } from "./builder.ts";
 import { requireScope, type Context } from "./context.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { idOf } from "./ids.ts";
 
 /** A job id as clients send it: the global id (Relay) or the raw UUID. */
 export function jobIdFrom(id: string): string {
-  if (UUID.test(id)) return id.toLowerCase();
-  try {
-    const { typename, id: raw } = decodeGlobalID(id);
-    if (typename === "Job" && UUID.test(raw)) return raw.toLowerCase();
-  } catch {
-    // not a global id either
-  }
-  throw new SpoolError("NOT_FOUND", `No job ${id} in your organization.`);
+  return idOf("Job", id);
 }
 
 /** Connections are bounded; asking for more is an error, not a silently shorter page. */

@@ -49,6 +49,9 @@ export function assetIngest(assets: AssetServices, pool: pg.Pool): Processor<z.i
     timeoutMs: assets.outbound.timeoutMs + 60_000,
     async run(job, ctx) {
       const { url, kind, itemId } = job.input;
+      // The job may come from submitJob too: the item must be the job's organization's.
+      const owned = await pool.query(`select 1 from ${kind}s where id = $1 and organization_id = $2`, [itemId, job.organizationId]);
+      if (!owned.rowCount) throw new JobError("NOT_FOUND", `No ${kind} ${itemId} in your organization.`);
       await ctx.stage("download");
       let res;
       try {
@@ -73,7 +76,8 @@ export function assetIngest(assets: AssetServices, pool: pg.Pool): Processor<z.i
             const fence = await tx.query(`select 1 from jobs where id = $1 and attempts = $2 and status = 'RUNNING' for update`, [job.id, ctx.attempt]);
             if (!fence.rowCount) throw new JobError("LEASE_LOST", "This attempt no longer owns the job (cancelled or reclaimed).");
             // A re-run replaces the source a previous attempt attached, never adds a second one.
-            const old = await tx.query<{ key: string }>(`delete from assets where ${kind}_id = $1 and role = 'SOURCE' returning key`, [itemId]);
+            const old = await tx.query<{ key: string }>(
+              `delete from assets where ${kind}_id = $1 and organization_id = $2 and role = 'SOURCE' returning key`, [itemId, job.organizationId]);
             const row = await insertAsset(tx, blob, {
               organizationId: job.organizationId, origin: "URL", sourceUrl: res.url, filename: filenameFrom(res.headers["content-disposition"], res.url),
               jobId: job.id, ...ownerOf(kind, itemId), role: "SOURCE",
@@ -82,7 +86,7 @@ export function assetIngest(assets: AssetServices, pool: pg.Pool): Processor<z.i
               if ((err as { code?: string }).code === "23503") throw new JobError("NOT_FOUND", `The ${kind} was deleted during the download.`);
               throw err;
             });
-            await tx.query(`update ${kind}s set updated_at = now() where id = $1`, [itemId]);
+            await tx.query(`update ${kind}s set updated_at = now() where id = $1 and organization_id = $2`, [itemId, job.organizationId]);
             return { row, oldKeys: old.rows.map((r) => r.key) };
           }));
         await deleteFiles(assets, asset.oldKeys);

@@ -147,6 +147,18 @@ describe("tenancy", () => {
     expect(mine.data).toEqual({ videos: { totalCount: 1 }, documents: { totalCount: 1 }, assets: { totalCount: 3 } });
   });
 
+  it("the database refuses an asset of one organization attached to another's Video or Document", async () => {
+    const a = await api.tenant();
+    const b = await api.tenant();
+    const v = await video(a.key, { title: "A's" });
+    const videoId = Buffer.from(v.id, "base64").toString().split(":")[1];
+    const insert = db.pool.query(
+      `insert into assets (organization_id, key, size, content_type, kind, sha256, origin, video_id) values ($1, 'k-' || gen_random_uuid(), 1, 'video/mp4', 'VIDEO', 'x', 'UPLOAD', $2)`,
+      [b.org.id, videoId],
+    );
+    await expect(insert).rejects.toMatchObject({ code: "23503", constraint: "assets_video_same_organization_fkey" });
+  });
+
   it("reads need assets:read and writes assets:write", async () => {
     const { org } = await api.tenant();
     const jobsOnly = await api.keyFor(org.id, ["jobs:read", "jobs:write"]);

@@ -97,6 +97,24 @@ describe("inputUrl under a policy that allows this loopback origin (a self-hoste
     expect({ files: files(), assets: (await db.pool.query(`select count(*)::int as n from assets`)).rows[0].n }).toEqual(before);
   });
 
+  it("an asset.ingest submitted by hand for another organization's Video fails NOT_FOUND and touches nothing", async () => {
+    const victim = await api.tenant();
+    const v = await ingest(`http://127.0.0.1:${port}/clip.mp4`);
+    expect(v.status).toBe("READY");
+    const victimVideo = await api.gql(CREATE, { url: `http://127.0.0.1:${port}/clip.mp4` }, victim.key);
+    await engine.drain();
+    const victimId = victimVideo.data.createVideo.video.id;
+    const rawId = Buffer.from(victimId, "base64").toString().split(":")[1];
+    const before = await db.pool.query(`select id, organization_id from assets where video_id = $1`, [rawId]);
+    expect(before.rowCount).toBe(1);
+    const sub = await api.gql(`mutation($input: JSON!) { submitJob(input: { type: "asset.ingest", input: $input }) { job { id } } }`,
+      { input: { url: `http://127.0.0.1:${port}/clip.mp4`, kind: "video", itemId: rawId } }, key);
+    await engine.drain();
+    const job = await api.gql(`query($id: ID!) { job(id: $id) { status error { code } } }`, { id: sub.data.submitJob.job.id }, key);
+    expect(job.data.job).toEqual({ status: "FAILED", error: { code: "NOT_FOUND" } });
+    expect((await db.pool.query(`select id, organization_id from assets where video_id = $1`, [rawId])).rows).toEqual(before.rows);
+  });
+
   it("cancelling the download, or deleting the Video, stops it and keeps nothing", async () => {
     engine.start();
     for (const how of ["cancel", "delete"] as const) {

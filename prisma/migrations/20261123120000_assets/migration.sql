@@ -127,3 +127,11 @@ ALTER TABLE "assets" ADD CONSTRAINT "assets_document_id_fkey" FOREIGN KEY ("docu
 CREATE UNIQUE INDEX "assets_video_source_key" ON "assets"("video_id") WHERE "role" = 'SOURCE';
 CREATE UNIQUE INDEX "assets_document_source_key" ON "assets"("document_id") WHERE "role" = 'SOURCE';
 ALTER TABLE "assets" ADD CONSTRAINT "assets_one_owner" CHECK ("video_id" IS NULL OR "document_id" IS NULL);
+
+-- spool: an asset and the Video or Document it belongs to are always one organization's
+-- (defence in depth under the services' checks; Prisma cannot express a composite foreign
+-- key over an optional and a required column).
+CREATE UNIQUE INDEX "videos_id_organization_id_key" ON "videos"("id", "organization_id");
+CREATE UNIQUE INDEX "documents_id_organization_id_key" ON "documents"("id", "organization_id");
+ALTER TABLE "assets" ADD CONSTRAINT "assets_video_same_organization_fkey" FOREIGN KEY ("video_id", "organization_id") REFERENCES "videos"("id", "organization_id") ON DELETE CASCADE ON UPDATE CASCADE;
+ALTER TABLE "assets" ADD CONSTRAINT "assets_document_same_organization_fkey" FOREIGN KEY ("document_id", "organization_id") REFERENCES "documents"("id", "organization_id") ON DELETE CASCADE ON UPDATE CASCADE;
