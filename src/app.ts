@@ -16,6 +16,7 @@ import { createGraphQLServer } from "./server.ts";
 import { bootstrapAdminKey } from "./services/api-keys.ts";
 import type { AssetServices } from "./services/assets.ts";
 import { filesSecret } from "./services/files.ts";
+import { Ffmpeg } from "./tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
 import { createStorage } from "./tools/storage/storage.ts";
 
@@ -60,8 +61,10 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
     filesSecret: await filesSecret(db.pool, config.filesSecret),
     log,
   };
+  const ffmpeg = await Ffmpeg.resolve({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
+  log.info({ ffmpeg: ffmpeg.binaries.ffmpeg, source: ffmpeg.binaries.source, version: ffmpeg.binaries.version }, "ffmpeg found");
   const listener = new PgListener(url, log);
-  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool });
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg });
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
   // Subscriptions ride on the same LISTEN connection as the engine's wake-ups.
   const live = config.role === "worker" ? null : new LiveEvents({ listener, pool: db.pool, prisma: db.prisma, log });
@@ -77,6 +80,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       listener: listener.connected ? "up" : "down",
       engine: engine ? { running: engine.runningCount, concurrency: config.concurrency } : null,
       storage: await storage.stat("health/probe").then(() => "up" as const, () => "down" as const),
+      ffmpeg: { source: ffmpeg.binaries.source, version: ffmpeg.binaries.version, path: ffmpeg.binaries.ffmpeg },
     }),
   });
   const server = graphql?.server ?? null;

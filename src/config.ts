@@ -34,6 +34,7 @@ const schema = z.object({
   SPOOL_MAX_VIDEO_BYTES: intFrom(1).default(5 * 1024 ** 3),
   SPOOL_MAX_DOCUMENT_BYTES: intFrom(1).default(200 * 1024 ** 2),
   SPOOL_MAX_MULTIPART_BYTES: intFrom(1).default(100 * 1024 ** 2),
+  SPOOL_MAX_VIDEO_SECONDS: intFrom(1).default(4 * 3600),
   SPOOL_UPLOAD_EXPIRY_HOURS: intFrom(1).max(24 * 30).default(24),
   SPOOL_URL_ALLOW_CIDRS: z.string().default(""),
   SPOOL_URL_ALLOWED_PORTS: z.string().regex(/^\d+(,\d+)*$/).default("80,443"),
@@ -70,8 +71,8 @@ export type StorageConfig =
   | { kind: "local"; root: string }
   | { kind: "s3"; bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; prefix?: string };
 
-/** Size limits in bytes: video covers audio; document covers images. */
-export type Limits = { videoBytes: number; documentBytes: number; multipartBytes: number };
+/** Size limits in bytes (video covers audio; document covers images) and the longest media accepted. */
+export type Limits = { videoBytes: number; documentBytes: number; multipartBytes: number; videoSeconds: number };
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -114,7 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { kind: "local", root: path.join(dataDir, "files") },
     publicUrl: e.SPOOL_PUBLIC_URL?.replace(/\/+$/, ""),
     filesSecret: e.SPOOL_FILES_SECRET,
-    limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES },
+    limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES, videoSeconds: e.SPOOL_MAX_VIDEO_SECONDS },
     uploadExpiryMs: e.SPOOL_UPLOAD_EXPIRY_HOURS * 3_600_000,
     outbound: { allowCidrs, allowedPorts: e.SPOOL_URL_ALLOWED_PORTS.split(",").map(Number), timeoutMs: e.SPOOL_URL_TIMEOUT_MS },
   };

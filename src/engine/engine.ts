@@ -208,7 +208,7 @@ export class Engine {
       attempt: job.attempts,
       log,
       db: this.pool,
-      progress: (f) => reporter.progress(f),
+      progress: (f, details) => reporter.progress(f, details),
       stage: (name) => reporter.stage(name),
       logLine: (message, level) => reporter.logLine(message, level),
     };

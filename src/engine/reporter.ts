@@ -6,13 +6,14 @@
 import type pg from "pg";
 import type { Logger } from "../log.ts";
 import * as sql from "./sql.ts";
-import type { Job } from "./types.ts";
+import type { Job, ProgressDetails } from "./types.ts";
 
 const MAX_BUFFERED_LINES = 200;
 const MAX_LINE_LENGTH = 2_000;
 
 export class JobReporter {
   private pendingProgress: number | null = null;
+  private pendingDetails: ProgressDetails | null = null;
   private writtenProgress: number;
   private lines: Array<{ level: string; message: string }> = [];
   private droppedLines = 0;
@@ -31,11 +32,12 @@ export class JobReporter {
     this.writtenProgress = job.progress;
   }
 
-  progress(fraction: number): void {
+  progress(fraction: number, details?: ProgressDetails): void {
     if (this.closed || !Number.isFinite(fraction)) return;
     const p = Math.min(1, Math.max(0, fraction));
     if (p === (this.pendingProgress ?? this.writtenProgress)) return;
     this.pendingProgress = p;
+    this.pendingDetails = details ? cleanDetails(details) : null;
     this.schedule();
   }
 
@@ -76,12 +78,14 @@ export class JobReporter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const progress = this.pendingProgress;
+    const details = this.pendingDetails;
     const lines = this.lines;
     if (this.droppedLines > 0) {
       lines.push({ level: "warn", message: `${this.droppedLines} log lines dropped (more than ${MAX_BUFFERED_LINES} between writes)` });
       this.droppedLines = 0;
     }
     this.pendingProgress = null;
+    this.pendingDetails = null;
     this.lines = [];
     if (progress === null && lines.length === 0) return this.chain;
     this.lastFlush = Date.now();
@@ -91,7 +95,7 @@ export class JobReporter {
         if (!rowCount) return this.onLost();
       }
       if (progress !== null) {
-        const { rowCount } = await this.pool.query(sql.progress, [this.job.id, this.job.attempts, progress]);
+        const { rowCount } = await this.pool.query(sql.progress, [this.job.id, this.job.attempts, progress, details ? JSON.stringify(details) : null]);
         if (!rowCount) return this.onLost();
         this.writtenProgress = progress;
       }
@@ -105,4 +109,14 @@ export class JobReporter {
     });
     return this.chain;
   }
+}
+
+/** Finite numbers only, rounded: NaN or Infinity from a first ffmpeg stats line is not news. */
+function cleanDetails(d: ProgressDetails): ProgressDetails | null {
+  const out: Record<string, number> = {};
+  for (const k of ["fps", "speed", "etaSeconds"] as const) {
+    const v = d[k];
+    if (typeof v === "number" && Number.isFinite(v) && v >= 0) out[k] = Math.round(v * 100) / 100;
+  }
+  return Object.keys(out).length ? out : null;
 }

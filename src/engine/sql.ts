@@ -64,7 +64,7 @@ from unnest($1::uuid[], $2::int[]) as held(id, attempt)
 where jobs.id = held.id and jobs.attempts = held.attempt and jobs.status = 'RUNNING'
 returning jobs.id`;
 
-/** progress (fenced): $1 id, $2 attempt, $3 progress */
+/** progress (fenced): $1 id, $2 attempt, $3 progress, $4 jsonb details (fps, speed, etaSeconds) or null */
 export const progress = `
 with j as (
   update jobs set progress = $3, updated_at = now()
@@ -72,7 +72,7 @@ with j as (
   returning id, organization_id
 )
 insert into job_events (organization_id, job_id, kind, data)
-select organization_id, id, 'PROGRESS', jsonb_build_object('progress', $3::float8, 'attempt', $2::int) from j
+select organization_id, id, 'PROGRESS', jsonb_build_object('progress', $3::float8, 'attempt', $2::int) || coalesce($4::jsonb, '{}') from j
 returning job_id`;
 
 /** stage (fenced): $1 id, $2 attempt, $3 stage */

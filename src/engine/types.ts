@@ -63,6 +63,9 @@ export type Job<I = unknown> = {
   updatedAt: Date;
 };
 
+/** Rates a long-running step reports with its progress; every field optional. */
+export type ProgressDetails = { fps?: number | null; speed?: number | null; etaSeconds?: number | null };
+
 /** What a processor gets besides its job: the abort signal and ways to report. */
 export type JobContext = {
   /** Aborted on cancel, timeout, lost lease or shutdown; `signal.reason` says which. */
@@ -70,8 +73,11 @@ export type JobContext = {
   attempt: number;
   log: Logger;
   db: Queryable;
-  /** Fraction 0..1. Coalesced: at most a few database writes per second per job. */
-  progress(fraction: number): void;
+  /**
+   * Fraction 0..1, with optional rate details (ffmpeg's fps, speed, seconds left) kept in the
+   * PROGRESS event. Coalesced: at most a few database writes per second per job.
+   */
+  progress(fraction: number, details?: ProgressDetails): void;
   /** A named stage (`probe`, `encode[720p]`, …); written at once, with pending progress. */
   stage(name: string): Promise<void>;
   /** A log line kept in the job's history (buffered with progress writes). */

@@ -4,8 +4,9 @@
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Readable } from "node:stream";
 import { SpoolError } from "../engine/errors.ts";
-import { deleteAsset, ingest, insertAsset } from "../services/assets.ts";
+import { deleteAsset, ingest, insertAsset, packageOf } from "../services/assets.ts";
 import { MAX_EXPIRES_IN, signedFilePath } from "../services/files.ts";
+import type { MediaInfo } from "../tools/ffmpeg.ts";
 import type { Builder } from "./builder.ts";
 import { assetsOf, requireScope, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
@@ -25,6 +26,8 @@ export function addAssetTypes(builder: Builder) {
   const Disposition = builder.enumType("FileDisposition", {
     values: { ATTACHMENT: { value: "attachment" as const, description: "Browsers download it." }, INLINE: { value: "inline" as const, description: "Browsers show or play it." } },
   });
+
+  const MediaInfoRef = addMediaInfoType(builder);
 
   const AssetRef = builder.prismaNode("Asset", {
     id: { field: "id" },
@@ -54,8 +57,14 @@ export function addAssetTypes(builder: Builder) {
           if (expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) throw new SpoolError("INVALID_INPUT", `expiresIn must be from 1 to ${MAX_EXPIRES_IN} seconds.`);
           const assets = assetsOf(ctx);
           const disposition = args.disposition ?? "attachment";
-          const presigned = await assets.storage.presignGet(a.key, { expiresIn, filename: a.filename ?? a.id, contentType: a.contentType, inline: disposition === "inline" });
-          return presigned ?? `${ctx.baseUrl}${signedFilePath(assets.filesSecret, a, { expiresIn, disposition })}`;
+          // A package (HLS/DASH) is always served by Spool: a presigned URL covers one object,
+          // and the player must reach the package's other files by relative URLs.
+          const pkg = packageOf(a.key);
+          if (!pkg) {
+            const presigned = await assets.storage.presignGet(a.key, { expiresIn, filename: a.filename ?? a.id, contentType: a.contentType, inline: disposition === "inline" });
+            if (presigned) return presigned;
+          }
+          return `${ctx.baseUrl}${signedFilePath(assets.filesSecret, { id: a.id, name: pkg?.entry ?? a.filename ?? a.id }, { expiresIn, disposition })}`;
         },
       }),
     }),
@@ -140,7 +149,43 @@ export function addAssetTypes(builder: Builder) {
       },
     }),
   }));
-  return { AssetRef };
+  return { AssetRef, MediaInfoRef };
+}
+
+/** ffprobe's facts about a media file (tools/ffmpeg.ts MediaInfo). */
+function addMediaInfoType(builder: Builder) {
+  const VideoStream = builder.objectRef<NonNullable<MediaInfo["video"]>>("VideoStreamInfo").implement({
+    fields: (t) => ({
+      codec: t.exposeString("codec"),
+      width: t.exposeInt("width"),
+      height: t.exposeInt("height"),
+      fps: t.exposeFloat("fps", { nullable: true }),
+      bitRate: t.field({ type: "SafeInt", nullable: true, resolve: (v) => v.bitRate }),
+      pixFmt: t.exposeString("pixFmt", { nullable: true }),
+      rotation: t.exposeInt("rotation"),
+    }),
+  });
+  const AudioStream = builder.objectRef<NonNullable<MediaInfo["audio"]>>("AudioStreamInfo").implement({
+    fields: (t) => ({
+      codec: t.exposeString("codec"),
+      channels: t.exposeInt("channels"),
+      sampleRate: t.exposeInt("sampleRate"),
+      bitRate: t.field({ type: "SafeInt", nullable: true, resolve: (a) => a.bitRate }),
+      channelLayout: t.exposeString("channelLayout", { nullable: true }),
+    }),
+  });
+  return builder.objectRef<MediaInfo>("MediaInfo").implement({
+    description: "What ffprobe says of a media file.",
+    fields: (t) => ({
+      formatName: t.exposeString("formatName"),
+      durationSeconds: t.float({ nullable: true, resolve: (m) => m.durationSec }),
+      sizeBytes: t.field({ type: "SafeInt", resolve: (m) => m.sizeBytes }),
+      bitRate: t.field({ type: "SafeInt", nullable: true, resolve: (m) => m.bitRate }),
+      tags: t.field({ type: "JSON", resolve: (m) => m.tags }),
+      video: t.field({ type: VideoStream, nullable: true, resolve: (m) => m.video }),
+      audio: t.field({ type: AudioStream, nullable: true, resolve: (m) => m.audio }),
+    }),
+  });
 }
 
 export type AssetRefs = ReturnType<typeof addAssetTypes>;

@@ -4,6 +4,8 @@ import { createBuilder } from "./builder.ts";
 import { addAssetTypes } from "./asset.ts";
 import { addItemTypes } from "./items.ts";
 import { addJobTypes } from "./job.ts";
+import { addVideoJobTypes } from "./video-jobs.ts";
+import { addVideoOutputFields } from "./video-outputs.ts";
 import { addOrganizationTypes } from "./organization.ts";
 import { addSubscriptionTypes } from "./subscriptions.ts";
 
@@ -13,6 +15,8 @@ export function buildSchema(): GraphQLSchema {
   addOrganizationTypes(builder);
   const assetRefs = addAssetTypes(builder);
   addItemTypes(builder, { ...jobRefs, ...assetRefs });
+  addVideoOutputFields(builder, assetRefs);
+  addVideoJobTypes(builder);
   addSubscriptionTypes(builder, jobRefs);
   return builder.toSchema();
 }

@@ -1,14 +1,25 @@
-// The product's processors. Media and document processors register here as they land.
-// Processors that store files need the asset services; without them (engine-only tests)
-// only the storage-free processors are registered.
+// The product's processors, bound to their job types. Processors that store files need the
+// asset services, media processors the ffmpeg adapter; without them (engine-only tests)
+// only the processors that need nothing are registered.
 import type pg from "pg";
 import type { AssetServices } from "../services/assets.ts";
+import type { Ffmpeg } from "../tools/ffmpeg.ts";
 import { assetIngest } from "./asset-ingest.ts";
 import { ProcessorRegistry } from "./registry.ts";
 import { systemCleanup } from "./system-cleanup.ts";
 
-export function createRegistry(deps?: { assets: AssetServices; pool: pg.Pool }): ProcessorRegistry {
+export type ProcessorDeps = { assets: AssetServices; pool: pg.Pool; ffmpeg?: Ffmpeg };
+
+export function createRegistry(deps?: ProcessorDeps): ProcessorRegistry {
   const registry = new ProcessorRegistry().register(systemCleanup(deps?.assets));
-  if (deps) registry.register(assetIngest(deps.assets, deps.pool));
+  if (!deps) return registry;
+  registry.register(assetIngest(deps.assets, deps.pool));
+  if (deps.ffmpeg) {
+    const media = { assets: deps.assets, pool: deps.pool, ffmpeg: deps.ffmpeg };
+    for (const make of MEDIA_PROCESSORS) registry.register(make(media));
+  }
   return registry;
 }
+
+/** Media job types; each file is one type (video.transcode, video.thumbnails, …). */
+const MEDIA_PROCESSORS: Array<(deps: import("./media/source.ts").MediaDeps) => import("../engine/types.ts").Processor<any, any>> = [];

@@ -62,6 +62,27 @@ export function assetKey(organizationId: string, assetId: string): string {
 }
 
 /**
+ * A package asset (an HLS or DASH ladder, a storyboard) is a folder of files: its key names
+ * the entry file (`…/assets/<id>/master.m3u8`) and its other files sit beside it.
+ */
+export function packageKey(organizationId: string, assetId: string, entry: string): string {
+  return `${assetKey(organizationId, assetId)}/${entry}`;
+}
+
+const PACKAGE_KEY = /^(orgs\/[^/]+\/assets\/[^/]+)\/(.+)$/;
+
+/** The folder and entry of a package asset's key; null for a single-file asset. */
+export function packageOf(key: string): { dir: string; entry: string } | null {
+  const m = PACKAGE_KEY.exec(key);
+  return m ? { dir: m[1]!, entry: m[2]! } : null;
+}
+
+/** The asset id a stored key belongs to (a file or a package member). */
+function assetIdOfKey(key: string): string | null {
+  return /^orgs\/[^/]+\/assets\/([^/]+)/.exec(key)?.[1] ?? null;
+}
+
+/**
  * Watches bytes on their way to storage: sniffs the first SNIFF_BYTES against the use's
  * allowlist, enforces the size limit of the detected kind, hashes, and checks that a PDF
  * ends with %%EOF (a truncated upload is refused here rather than by every processor).
@@ -169,7 +190,7 @@ export async function ingest<T>(
 export type AssetRow = {
   id: string; organization_id: string; key: string; filename: string | null; size: string; content_type: string; kind: AssetKind;
   sha256: string; origin: "UPLOAD" | "URL" | "JOB_OUTPUT"; source_url: string | null; upload_id: string | null; job_id: string | null;
-  video_id: string | null; document_id: string | null; role: string | null; created_at: Date;
+  video_id: string | null; document_id: string | null; role: string | null; label: string | null; media: unknown; created_at: Date;
 };
 
 export type AssetMeta = {
@@ -182,14 +203,18 @@ export type AssetMeta = {
   videoId?: string | null;
   documentId?: string | null;
   role?: string | null;
+  label?: string | null;
+  /** ffprobe's MediaInfo of an output. */
+  media?: unknown;
 };
 
 export async function insertAsset(q: Queryable, blob: StoredBlob, meta: AssetMeta): Promise<AssetRow> {
   const { rows } = await q.query<AssetRow>(
-    `insert into assets (id, organization_id, key, filename, size, content_type, kind, sha256, origin, source_url, upload_id, job_id, video_id, document_id, role)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning *`,
+    `insert into assets (id, organization_id, key, filename, size, content_type, kind, sha256, origin, source_url, upload_id, job_id, video_id, document_id, role, label, media)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning *`,
     [blob.assetId, meta.organizationId, blob.key, cleanFilename(meta.filename), blob.size, blob.contentType, blob.kind, blob.sha256, meta.origin,
-      meta.sourceUrl ?? null, meta.uploadId ?? null, meta.jobId ?? null, meta.videoId ?? null, meta.documentId ?? null, meta.role ?? null],
+      meta.sourceUrl ?? null, meta.uploadId ?? null, meta.jobId ?? null, meta.videoId ?? null, meta.documentId ?? null, meta.role ?? null,
+      meta.label ?? null, meta.media == null ? null : JSON.stringify(meta.media)],
   );
   return rows[0]!;
 }
@@ -210,9 +235,19 @@ export async function getAsset(pool: Queryable, organizationId: string, id: stri
   return rows[0];
 }
 
-/** Deletes stored files whose rows are gone. Failures are logged: the orphan sweep retries them. */
+/**
+ * Deletes stored files whose rows are gone (a package: every file in its folder). Failures
+ * are logged: the orphan sweep retries them.
+ */
 export async function deleteFiles(assets: AssetServices, keys: readonly string[]): Promise<void> {
-  await Promise.all(keys.map((key) => assets.storage.delete(key).catch((err) => assets.log.warn({ key, err: err.message }, "could not delete a stored file; system.cleanup will"))));
+  const deleteOne = async (key: string) => {
+    const pkg = packageOf(key);
+    if (!pkg) return assets.storage.delete(key);
+    const members: string[] = [];
+    for await (const o of assets.storage.list(`${pkg.dir}/`)) members.push(o.key);
+    await Promise.all(members.map((k) => assets.storage.delete(k)));
+  };
+  await Promise.all(keys.map((key) => deleteOne(key).catch((err) => assets.log.warn({ key, err: err.message }, "could not delete a stored file; system.cleanup will"))));
 }
 
 /**
@@ -242,9 +277,11 @@ export async function sweepOrphanFiles(assets: AssetServices, pool: Queryable, o
   let batch: string[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
-    const { rows } = await pool.query<{ key: string }>(`select key from assets where key = any($1::text[])`, [batch]);
-    const known = new Set(rows.map((r) => r.key));
-    const missing = batch.filter((k) => !known.has(k));
+    // A file belongs to the asset named in its key (package members share their asset's id).
+    const ids = [...new Set(batch.map(assetIdOfKey).filter((id): id is string => id !== null && UUID.test(id)))];
+    const { rows } = await pool.query<{ id: string }>(`select id::text from assets where id = any($1::uuid[])`, [ids]);
+    const known = new Set(rows.map((r) => r.id));
+    const missing = batch.filter((k) => !known.has(assetIdOfKey(k) ?? ""));
     if (!opts.dryRun) await Promise.all(missing.map((k) => assets.storage.delete(k)));
     orphans.push(...missing);
     batch = [];

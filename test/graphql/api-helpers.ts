@@ -14,6 +14,9 @@ import type { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
 import type { AssetServices } from "../../src/services/assets.ts";
+import type { Processor } from "../../src/engine/types.ts";
+import type { MediaDeps } from "../../src/processors/media/source.ts";
+import type { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";
 import { createStorage, type Storage } from "../../src/tools/storage/storage.ts";
 import { createOrg, log, type TestDb } from "../helpers.ts";
@@ -30,6 +33,10 @@ export type TestApiOptions = {
   outbound?: Partial<OutboundPolicy>;
   publicUrl?: string;
   uploadExpiryMs?: number;
+  /** Registers the media processors with this ffmpeg. */
+  ffmpeg?: Ffmpeg;
+  /** Processors to register besides createRegistry's (skipped when their type is already there). */
+  extraProcessors?: (media: MediaDeps) => Processor<any, any>[];
 };
 
 export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
@@ -37,12 +44,15 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
   const storage = opts.storage ?? createStorage({ kind: "local", root: path.join(dataDir, "files") });
   const assets: AssetServices = {
     storage,
-    limits: { videoBytes: 50 * 1024 * 1024, documentBytes: 20 * 1024 * 1024, multipartBytes: 10 * 1024 * 1024, ...opts.limits },
+    limits: { videoBytes: 50 * 1024 * 1024, documentBytes: 20 * 1024 * 1024, multipartBytes: 10 * 1024 * 1024, videoSeconds: 3600, ...opts.limits },
     outbound: { ...defaultOutboundPolicy, ...opts.outbound },
     filesSecret: TEST_FILES_SECRET,
     log,
   };
-  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool });
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg: opts.ffmpeg });
+  if (opts.extraProcessors && opts.ffmpeg) {
+    for (const p of opts.extraProcessors({ assets, pool: db.pool, ffmpeg: opts.ffmpeg })) if (!registry.get(p.type)) registry.register(p);
+  }
   const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
   await live?.start();
   const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl };

@@ -1,0 +1,175 @@
+// The typed media mutations: one per job type, each a GraphQL input that maps field for
+// field onto the job type's input (processors/media/inputs.ts), which validates it when
+// the job is enqueued (INVALID_INPUT names the field). Each returns the job to watch and
+// the Video. The generic submitJob takes the same inputs as JSON.
+import { JOB_PRIORITIES } from "../engine/types.ts";
+import { submitVideoJob, type VideoJobType } from "../services/videos.ts";
+import type { Builder } from "./builder.ts";
+import { requireScope } from "./context.ts";
+import { idOf } from "./ids.ts";
+
+/** GraphQL enum values are SCREAMING_CASE; job inputs use lowercase names. */
+function lowerEnum<const T extends readonly string[]>(builder: Builder, name: string, values: T, description?: string) {
+  return builder.enumType(name, {
+    description,
+    values: Object.fromEntries(values.map((v) => [v.toUpperCase().replace(/-/g, "_"), { value: v }])) as Record<string, { value: T[number] }>,
+  });
+}
+
+/** Drops nulls (GraphQL's "not given") so the job input's defaults apply. */
+function given(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, v && typeof v === "object" && !Array.isArray(v) ? given(v as Record<string, unknown>) : Array.isArray(v) ? v.map((x) => (x && typeof x === "object" ? given(x) : x)) : v]));
+}
+
+export function addVideoJobTypes(builder: Builder) {
+  const Container = lowerEnum(builder, "VideoContainer", ["mp4", "webm", "mov", "mkv"] as const);
+  const VideoCodec = lowerEnum(builder, "VideoCodec", ["h264", "h265", "vp9", "av1"] as const, "Which ones this server can encode: jobTypes lists them in each type's input schema.");
+  const AudioCodec = lowerEnum(builder, "AudioCodec", ["aac", "opus", "mp3", "vorbis", "none"] as const);
+  const Quality = lowerEnum(builder, "VideoQuality", ["low", "medium", "high", "ultra"] as const, "A constant-quality preset (CRF) per codec.");
+  const ImageFormat = lowerEnum(builder, "ImageFormat", ["jpg", "png", "webp"] as const);
+  const Position = lowerEnum(builder, "WatermarkPosition", ["top-left", "top-right", "bottom-left", "bottom-right", "center"] as const);
+  const StreamingFormat = lowerEnum(builder, "StreamingFormat", ["hls", "dash"] as const);
+  const AudioFormat = lowerEnum(builder, "AudioFormat", ["mp3", "aac", "ogg", "opus"] as const);
+  const NoiseReduction = lowerEnum(builder, "NoiseReduction", ["off", "light", "strong"] as const);
+  const Priority = builder.enumType("VideoJobPriority", { values: JOB_PRIORITIES });
+
+  const common = (t: any) => ({
+    videoId: t.id({ required: true }),
+    priority: t.field({ type: Priority, required: false }),
+    idempotencyKey: t.string({ required: false, description: "Submitting again with the same key returns the first job." }),
+  });
+
+  const inputs = {
+    "video.transcode": builder.inputType("TranscodeVideoInput", {
+      fields: (t) => ({
+        ...common(t),
+        container: t.field({ type: Container, required: false }),
+        videoCodec: t.field({ type: VideoCodec, required: false }),
+        width: t.int({ required: false }),
+        height: t.int({ required: false }),
+        quality: t.field({ type: Quality, required: false }),
+        videoBitrateKbps: t.int({ required: false }),
+        fps: t.float({ required: false }),
+        audioCodec: t.field({ type: AudioCodec, required: false }),
+        audioBitrateKbps: t.int({ required: false }),
+        faststart: t.boolean({ required: false }),
+      }),
+    }),
+    "video.thumbnails": builder.inputType("CreateThumbnailsInput", {
+      fields: (t) => ({
+        ...common(t),
+        timestamps: t.floatList({ required: false }),
+        everySeconds: t.float({ required: false }),
+        count: t.int({ required: false }),
+        width: t.int({ required: false }),
+        height: t.int({ required: false }),
+        format: t.field({ type: ImageFormat, required: false }),
+        quality: t.int({ required: false }),
+        storyboard: t.field({
+          required: false,
+          type: builder.inputType("StoryboardOptions", {
+            fields: (s) => ({ intervalSeconds: s.float({ required: false }), width: s.int({ required: false }), columns: s.int({ required: false }) }),
+          }),
+        }),
+      }),
+    }),
+    "video.analyze": builder.inputType("AnalyzeVideoInput", {
+      fields: (t) => ({ ...common(t), scenes: t.boolean({ required: false }), sceneThreshold: t.float({ required: false }), loudness: t.boolean({ required: false }) }),
+    }),
+    "video.watermark": builder.inputType("WatermarkVideoInput", {
+      fields: (t) => ({
+        ...common(t),
+        text: t.field({
+          required: false,
+          type: builder.inputType("WatermarkText", {
+            fields: (w) => ({
+              content: w.string({ required: true }),
+              fontSize: w.int({ required: false }),
+              color: w.string({ required: false, description: "#RRGGBB" }),
+              background: w.string({ required: false, description: "#RRGGBB: a box behind the text" }),
+              padding: w.int({ required: false }),
+            }),
+          }),
+        }),
+        imageAssetId: t.id({ required: false, description: "A PNG or JPEG Asset (uploadAsset)." }),
+        imageScale: t.float({ required: false }),
+        position: t.field({ type: Position, required: false }),
+        margin: t.int({ required: false }),
+        opacity: t.float({ required: false }),
+        videoCodec: t.field({ type: VideoCodec, required: false }),
+        quality: t.field({ type: Quality, required: false }),
+      }),
+    }),
+    "media.streaming": builder.inputType("CreateStreamingPackageInput", {
+      fields: (t) => ({
+        ...common(t),
+        formats: t.field({ type: [StreamingFormat], required: false }),
+        renditions: t.field({
+          required: false,
+          type: [builder.inputType("StreamingRendition", {
+            fields: (r) => ({ height: r.int({ required: true }), videoBitrateKbps: r.int({ required: true }), audioBitrateKbps: r.int({ required: false }) }),
+          })],
+        }),
+        segmentSeconds: t.int({ required: false }),
+      }),
+    }),
+    "audio.transcode": builder.inputType("TranscodeAudioInput", {
+      fields: (t) => ({
+        ...common(t),
+        format: t.field({ type: AudioFormat, required: false }),
+        bitrateKbps: t.int({ required: false }),
+        sampleRate: t.int({ required: false }),
+        channels: t.int({ required: false }),
+        normalize: t.boolean({ required: false }),
+        loudnessTarget: t.float({ required: false }),
+        noiseReduction: t.field({ type: NoiseReduction, required: false }),
+      }),
+    }),
+    "media.optimize": builder.inputType("OptimizeVideoInput", {
+      fields: (t) => ({
+        ...common(t),
+        targetSizeMB: t.float({ required: true }),
+        maxHeight: t.int({ required: false }),
+        keepQuality: t.boolean({ required: false }),
+        audioBitrateKbps: t.int({ required: false }),
+      }),
+    }),
+  } satisfies Record<VideoJobType, unknown>;
+
+  const Payload = builder.objectRef<{ jobId: string; videoId: string }>("VideoJobPayload").implement({
+    description: "The job to watch (job(id) subscription) and the Video it works on.",
+    fields: (t) => ({
+      job: t.prismaField({ type: "Job", resolve: (query, p, _a, ctx) => ctx.prisma.job.findUniqueOrThrow({ ...query, where: { id: p.jobId } }) }),
+      video: t.prismaField({ type: "Video", resolve: (query, p, _a, ctx) => ctx.prisma.video.findUniqueOrThrow({ ...query, where: { id: p.videoId } }) }),
+    }),
+  });
+
+  const mutations: Record<VideoJobType, [string, string]> = {
+    "video.transcode": ["transcodeVideo", "A rendition in another container, codec, size, quality or frame rate."],
+    "video.thumbnails": ["createThumbnails", "Still images at timestamps or intervals, and optionally a storyboard (sprite sheet + WebVTT)."],
+    "video.analyze": ["analyzeVideo", "Metadata, scene changes and loudness (LUFS, true peak), kept on the Video."],
+    "video.watermark": ["watermarkVideo", "A rendition with a text or image overlay."],
+    "media.streaming": ["createStreamingPackage", "An HLS and/or DASH adaptive ladder from one decode."],
+    "audio.transcode": ["transcodeAudio", "The audio track as mp3/aac/ogg/opus, optionally loudness-normalised and denoised."],
+    "media.optimize": ["optimizeVideo", "A web-friendly mp4 (faststart) of about targetSizeMB, in two passes."],
+  };
+
+  builder.mutationFields((t) =>
+    Object.fromEntries(Object.entries(mutations).map(([type, [name, description]]) => [name, t.field({
+      type: Payload,
+      description: `${description} Runs a ${type} job.`,
+      args: { input: t.arg({ type: inputs[type as VideoJobType] as never, required: true }) },
+      resolve: async (_r, args, ctx) => {
+        const { organizationId } = requireScope(ctx, "jobs:write");
+        const { videoId, priority, idempotencyKey, ...rest } = given(args.input as Record<string, unknown>) as Record<string, unknown> & { videoId: string; priority?: string; idempotencyKey?: string };
+        const id = idOf("Video", videoId);
+        if (typeof rest.imageAssetId === "string") rest.imageAssetId = idOf("Asset", rest.imageAssetId);
+        const job = await submitVideoJob(ctx.pool, ctx.registry, organizationId, {
+          type: type as VideoJobType, videoId: id, input: rest,
+          priority: priority as never, idempotencyKey,
+        });
+        return { jobId: job.id, videoId: id };
+      },
+    })])),
+  );
+}

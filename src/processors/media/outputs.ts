@@ -1,0 +1,88 @@
+// Storing what a media job made: each output file (or package folder: HLS, DASH) goes to
+// storage under a new asset id, then one transaction — fenced by the attempt — replaces
+// the outputs an earlier attempt of the same job stored and inserts the new rows. Files
+// are uploaded before their rows and deleted if the transaction fails, as for every
+// ingest: a re-run replaces, never duplicates, and a crash leaves at most orphan files.
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { JobError } from "../../engine/errors.ts";
+import { inTransaction } from "../../engine/queryable.ts";
+import type { Job } from "../../engine/types.ts";
+import { assetKey, deleteFiles, insertAsset, packageKey, type AssetRow } from "../../services/assets.ts";
+import type { AssetKind } from "../../tools/sniff.ts";
+import type { MediaDeps } from "./source.ts";
+
+type Common = { role: string; label?: string | null; filename: string; contentType: string; kind: AssetKind; media?: unknown };
+/** One file, or a package: a folder whose `entry` (master.m3u8, manifest.mpd) is what players open. */
+export type Output = Common & ({ file: string } | { dir: string; entry: string });
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(path.relative(dir, path.join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+type Uploaded = { assetId: string; key: string; size: number; sha256: string; keys: string[] };
+
+async function upload(deps: MediaDeps, job: Job, out: Output, signal: AbortSignal): Promise<Uploaded> {
+  const assetId = randomUUID();
+  if ("file" in out) {
+    const key = assetKey(job.organizationId, assetId);
+    const { size } = await deps.assets.storage.putFile(key, out.file, { contentType: out.contentType, signal });
+    return { assetId, key, size, sha256: await sha256Of(out.file), keys: [key] };
+  }
+  const keys: string[] = [];
+  let size = 0;
+  try {
+    for (const rel of await filesUnder(out.dir)) {
+      const key = packageKey(job.organizationId, assetId, rel.split(path.sep).join("/"));
+      keys.push(key);
+      size += (await deps.assets.storage.putFile(key, path.join(out.dir, rel), { signal })).size;
+    }
+  } catch (err) {
+    await Promise.all(keys.map((k) => deps.assets.storage.delete(k).catch(() => undefined)));
+    throw err;
+  }
+  return { assetId, key: packageKey(job.organizationId, assetId, out.entry), size, sha256: await sha256Of(path.join(out.dir, out.entry)), keys };
+}
+
+/** Stores a job's outputs as assets of the Video; returns their rows, in the order given. */
+export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, videoId: string, outputs: Output[], signal: AbortSignal): Promise<AssetRow[]> {
+  const uploaded: Uploaded[] = [];
+  try {
+    for (const out of outputs) {
+      await stat("file" in out ? out.file : path.join(out.dir, out.entry));
+      uploaded.push(await upload(deps, job, out, signal));
+    }
+    const { rows, oldKeys } = await inTransaction(deps.pool, async (tx) => {
+      const fence = await tx.query(`select 1 from jobs where id = $1 and attempts = $2 and status = 'RUNNING' for update`, [job.id, attempt]);
+      if (!fence.rowCount) throw new JobError("LEASE_LOST", "This attempt no longer owns the job (cancelled or reclaimed).");
+      const old = await tx.query<{ key: string }>(`delete from assets where job_id = $1 and organization_id = $2 and origin = 'JOB_OUTPUT' returning key`, [job.id, job.organizationId]);
+      const rows: AssetRow[] = [];
+      for (const [i, out] of outputs.entries()) {
+        const u = uploaded[i]!;
+        rows.push(await insertAsset(tx, { assetId: u.assetId, key: u.key, size: u.size, sha256: u.sha256, contentType: out.contentType, kind: out.kind }, {
+          organizationId: job.organizationId, origin: "JOB_OUTPUT", jobId: job.id, videoId, role: out.role, label: out.label ?? null,
+          filename: out.filename, media: out.media ?? null,
+        }));
+      }
+      await tx.query(`update videos set updated_at = now() where id = $1 and organization_id = $2`, [videoId, job.organizationId]);
+      return { rows, oldKeys: old.rows.map((r) => r.key) };
+    });
+    await deleteFiles(deps.assets, oldKeys);
+    return rows;
+  } catch (err) {
+    await Promise.all(uploaded.flatMap((u) => u.keys).map((k) => deps.assets.storage.delete(k).catch(() => undefined)));
+    throw err;
+  }
+}

@@ -1,0 +1,85 @@
+// What every media processor starts with: the job's Video (of the job's organization),
+// its SOURCE asset as a local file, a private work folder for outputs, and a probe of the
+// source checked against the limits. The work folder is removed whatever happens, so a
+// failed or cancelled job leaves no file behind.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type pg from "pg";
+import { JobError } from "../../engine/errors.ts";
+import type { Job, JobContext } from "../../engine/types.ts";
+import type { AssetRow, AssetServices } from "../../services/assets.ts";
+import { demuxerFor, FfmpegError, type Ffmpeg, type FfmpegSpec, type MediaInfo } from "../../tools/ffmpeg.ts";
+import type { Stages } from "./stages.ts";
+
+/** What media processors are built with (app.ts). */
+export type MediaDeps = { assets: AssetServices; pool: pg.Pool; ffmpeg: Ffmpeg };
+
+/** Inputs beyond these are refused before any decoding: 8K is the largest frame Spool takes. */
+export const MAX_INPUT_PIXELS = 7680 * 4320;
+
+export type VideoSource = { videoId: string; source: AssetRow; media: MediaInfo | null };
+
+export async function loadVideo(pool: pg.Pool, job: Job, videoId: string): Promise<VideoSource> {
+  const { rows } = await pool.query<{ id: string; media: MediaInfo | null }>(`select id, media from videos where id = $1 and organization_id = $2`, [videoId, job.organizationId]);
+  if (!rows[0]) throw new JobError("NOT_FOUND", `No Video ${videoId} in your organization.`);
+  const src = await pool.query<AssetRow>(`select * from assets where video_id = $1 and organization_id = $2 and role = 'SOURCE'`, [videoId, job.organizationId]);
+  if (!src.rows[0]) throw new JobError("CONFLICT", "The Video has no source file yet (its download is pending or failed); run the job once it is READY.");
+  return { videoId, source: src.rows[0], media: rows[0].media };
+}
+
+/** Runs fn with a fresh folder for this attempt's outputs, removed afterwards. */
+export async function withWorkDir<T>(job: Job, attempt: number, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `spool-${job.id.slice(0, 8)}-${attempt}-`));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * ffprobe of the source, refused beyond the limits (VIDEO_TOO_LARGE) and kept on the Video
+ * (videos.media) the first time. The demuxer is forced from the type detected at ingest.
+ */
+export async function probeSource(deps: MediaDeps, src: VideoSource, localPath: string, signal: AbortSignal): Promise<MediaInfo> {
+  const limits = deps.assets.limits;
+  const info = await deps.ffmpeg.probe(localPath, { format: demuxerFor(src.source.content_type) ?? undefined, signal, timeoutMs: 60_000 });
+  if (info.durationSec !== null && info.durationSec > limits.videoSeconds) {
+    throw new JobError("VIDEO_TOO_LARGE", `The source lasts ${Math.round(info.durationSec)} s; the limit is ${limits.videoSeconds} s (SPOOL_MAX_VIDEO_SECONDS).`);
+  }
+  if (info.video && info.video.width * info.video.height > MAX_INPUT_PIXELS) {
+    throw new JobError("VIDEO_TOO_LARGE", `The source is ${info.video.width}×${info.video.height}; the largest frame accepted is 7680×4320.`);
+  }
+  if (!src.media) await deps.pool.query(`update videos set media = $2 where id = $1 and media is null`, [src.videoId, JSON.stringify(info)]);
+  return info;
+}
+
+/**
+ * Runs ffmpeg for a stage: progress (with fps, speed, ETA) goes into the stage, and when
+ * ffmpeg fails the tail of its stderr goes into the job's log before the error (with its
+ * stable code) fails the job.
+ */
+export async function runStage(
+  deps: MediaDeps, ctx: JobContext, stages: Stages, spec: FfmpegSpec,
+  opts: { durationSec: number | null; maxOutputBytes: number; timeoutMs?: number },
+): Promise<void> {
+  try {
+    await deps.ffmpeg.run(spec, {
+      signal: ctx.signal,
+      durationSec: opts.durationSec,
+      maxOutputBytes: opts.maxOutputBytes,
+      timeoutMs: opts.timeoutMs,
+      onProgress: (p) => stages.update(p.fraction, { fps: p.fps, speed: p.speed, etaSeconds: p.etaSec }),
+    });
+  } catch (err) {
+    if (err instanceof FfmpegError) for (const line of err.stderrTail.slice(-15)) ctx.logLine(`ffmpeg: ${line}`, "error");
+    throw err;
+  }
+}
+
+/** The operations that need pictures refuse an audio-only source with a clear code. */
+export function requireVideoStream(info: MediaInfo): NonNullable<MediaInfo["video"]> {
+  if (!info.video) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source has no video stream (audio only); use audio.transcode for audio.");
+  return info.video;
+}
