@@ -106,7 +106,7 @@ const KILL_SETTLE_MS = 300;
 // that it never holds our stderr pipe open.
 const WATCHDOG = 'exec 3<&0 </dev/null; ( read -r _ <&3; kill -KILL $$ ) >/dev/null 2>&1 & exec 3<&-; exec "$0" "$@"';
 const SH = "/bin/sh";
-const hasSh = false && isExecutableFile(SH);
+const hasSh = isExecutableFile(SH);
 
 function guarded(bin: string, args: string[]): { command: string; args: string[] } {
   return hasSh ? { command: SH, args: ["-c", WATCHDOG, bin, ...args] } : { command: bin, args };
@@ -240,6 +240,9 @@ const STATS_LINE = /^\s*(?:frame|size)=.*time=/;
 
 class LineRing {
   readonly lines: string[] = [];
+  snapshot(): string[] {
+    return [...this.lines];
+  }
   push(line: string): void {
     if (STATS_LINE.test(line)) return;
     this.lines.push(line);
@@ -495,8 +498,8 @@ export function mediaInfoFromProbe(data: { format?: Record<string, unknown>; str
 // ---------------------------------------------------------------------------------------
 
 async function outputSize(output: { path: string; args: string[] }): Promise<number> {
-  const fmt = output.args[output.args.indexOf("-f") + 1];
-  const segmenting = output.path.includes("%") || (output.args.includes("-f") && /^(hls|segment|ssegment|stream_segment|dash|image2)$/.test(fmt ?? ""));
+  const f = output.args.lastIndexOf("-f");
+  const segmenting = output.path.includes("%") || (f >= 0 && /^(hls|segment|ssegment|stream_segment|dash|image2)$/.test(output.args[f + 1] ?? ""));
   if (segmenting) {
     let total = 0;
     const dir = dirname(output.path);
@@ -525,7 +528,7 @@ export class Ffmpeg {
    * npm packages. `pathEnv` replaces process.env.PATH for the search (tests).
    */
   static async resolve(opts: { ffmpegPath?: string; ffprobePath?: string; pathEnv?: string }): Promise<Ffmpeg> {
-    const pathEnv = "pathEnv" in opts ? opts.pathEnv : process.env.PATH;
+    const pathEnv = opts.pathEnv ?? process.env.PATH;
     const [ffmpeg, ffprobe] = await Promise.all([
       resolveBinary("ffmpeg", opts.ffmpegPath, pathEnv),
       resolveBinary("ffprobe", opts.ffprobePath, pathEnv),
@@ -586,13 +589,13 @@ export class Ffmpeg {
       };
       const onAbort = () => kill(abortError(signal!, "ffprobe"));
       signal?.addEventListener("abort", onAbort, { once: true });
-      const timer = setTimeout(() => kill(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe timed out after ${timeoutMs} ms`, ring.lines), ring.lines)), timeoutMs);
+      const timer = setTimeout(() => kill(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe timed out after ${timeoutMs} ms`, ring.lines), ring.snapshot())), timeoutMs);
       timer.unref();
 
       child.stdout!.on("data", (d: Buffer) => {
         stdoutBytes += d.length;
         if (stdoutBytes <= PROBE_STDOUT_CAP) chunks.push(d);
-        else kill(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", "ffprobe output too large", ring.lines));
+        else kill(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", "ffprobe output too large", ring.snapshot()));
       });
       child.stderr!.setEncoding("utf8");
       child.stderr!.on("data", (d: string) => {
@@ -605,16 +608,16 @@ export class Ffmpeg {
         if (stderrRest) ring.push(stderrRest);
         if (failure) return finish(failure);
         if (code !== 0) {
-          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe could not read ${path} (${sig ? `signal ${sig}` : `exit ${code}`})`, ring.lines), ring.lines));
+          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe could not read ${path} (${sig ? `signal ${sig}` : `exit ${code}`})`, ring.lines), ring.snapshot()));
         }
         let data: { format?: Record<string, unknown>; streams?: ProbeStream[] };
         try {
           data = JSON.parse(Buffer.concat(chunks).toString("utf8"));
         } catch {
-          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe printed no readable result for ${path}`, ring.lines), ring.lines));
+          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe printed no readable result for ${path}`, ring.lines), ring.snapshot()));
         }
         if (!data.streams?.length) {
-          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`${path} does not contain any stream`, ring.lines), ring.lines));
+          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`${path} does not contain any stream`, ring.lines), ring.snapshot()));
         }
         let size = 0;
         try {
@@ -670,7 +673,7 @@ export class Ffmpeg {
       signal.addEventListener("abort", onAbort, { once: true });
       if (opts.timeoutMs !== undefined) {
         timer = setTimeout(
-          () => kill(new FfmpegError("TRANSCODING_FAILED", withTail(`ffmpeg timed out after ${opts.timeoutMs} ms`, ring.lines), [...ring.lines])),
+          () => kill(new FfmpegError("TRANSCODING_FAILED", withTail(`ffmpeg timed out after ${opts.timeoutMs} ms`, ring.lines), ring.snapshot())),
           opts.timeoutMs,
         );
         timer.unref();
@@ -706,8 +709,9 @@ export class Ffmpeg {
         opts.onProgress({ fraction, outTimeSec, fps, speed, etaSec });
       });
       cmd.on("error", (err: Error) => {
-        if (failure || settled) return;
-        const tail = [...ring.lines];
+        // After a kill this is the exit we waited for; before a spawn it is all we get.
+        if (failure) return finish(failure);
+        const tail = ring.snapshot();
         const spawnErr = (err as NodeJS.ErrnoException).code;
         if (spawnErr === "ENOENT" || spawnErr === "EACCES") {
           return finish(new FfmpegError("FFMPEG_UNAVAILABLE", `ffmpeg could not start: ${err.message}`, tail));
@@ -717,8 +721,8 @@ export class Ffmpeg {
         finish(new FfmpegError(code, withTail(what, tail), tail));
       });
       cmd.on("end", () => {
-        if (failure || settled) return;
-        const tail = [...ring.lines];
+        if (failure) return finish(failure);
+        const tail = ring.snapshot();
         const elapsedMs = Date.now() - startedAt;
         const check = async () => {
           if (opts.maxOutputBytes === undefined) return;

@@ -7,11 +7,11 @@
 // copied into the folder asked for, so a test may modify or delete its copy freely.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { copyFile, open, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 
 const require = createRequire(import.meta.url);
 
@@ -49,7 +49,7 @@ export type AudioOptions = { ffmpeg?: string; seconds?: number; format?: "mp3" |
 export type ImageOptions = { ffmpeg?: string; width?: number; height?: number; format?: "png" | "jpg"; name?: string };
 export type SceneOptions = {
   ffmpeg?: string;
-  /** Timestamps (s) where the picture changes to a different solid colour. */
+  /** Timestamps (s) where the picture changes to a different solid colour; multiples of 1/fps to be exact. */
   cuts?: number[];
   /** Total length; default last cut + 1 s. */
   seconds?: number;
@@ -83,7 +83,8 @@ export function makeVideo(dir: string, opts: VideoOptions = {}): Promise<string>
     args.push("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-b:v", "200k");
     if (o.audio) args.push("-c:a", "aac", "-b:a", "64k", "-ac", "2");
   }
-  return cached(o.ffmpeg, "video", o, dir, name, args);
+  args.push("-f", { mp4: "mp4", mov: "mov", mkv: "matroska", webm: "webm" }[o.container]);
+  return cached(o.ffmpeg, "video", o, dir, name, o.container, args);
 }
 
 /** 2 s of a 440 Hz sine, stereo 48 kHz (44.1 kHz for mp3). */
@@ -93,8 +94,8 @@ export function makeAudio(dir: string, opts: AudioOptions = {}): Promise<string>
   const rate = o.format === "mp3" ? 44_100 : SAMPLE_RATE;
   const args = ["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${rate}:duration=${o.seconds}`, "-ac", "2"];
   const codec = { mp3: ["-c:a", "libmp3lame", "-b:a", "64k"], wav: ["-c:a", "pcm_s16le"], ogg: ["-c:a", "libvorbis", "-b:a", "64k"], m4a: ["-c:a", "aac", "-b:a", "64k"] }[o.format];
-  args.push(...codec);
-  return cached(o.ffmpeg, "audio", o, dir, name, args);
+  args.push(...codec, "-f", { mp3: "mp3", wav: "wav", ogg: "ogg", m4a: "ipod" }[o.format]);
+  return cached(o.ffmpeg, "audio", o, dir, name, o.format, args);
 }
 
 /** One testsrc2 frame. */
@@ -105,7 +106,7 @@ export function makeImage(dir: string, opts: ImageOptions = {}): Promise<string>
   if (o.format === "jpg") args.push("-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "4");
   else args.push("-c:v", "png");
   args.push("-f", "image2", "-update", "1");
-  return cached(o.ffmpeg, "image", o, dir, name, args);
+  return cached(o.ffmpeg, "image", o, dir, name, o.format, args);
 }
 
 const SCENE_COLOURS = ["red", "blue", "lime", "white", "black", "yellow", "magenta", "cyan"];
@@ -141,8 +142,9 @@ export function makeSceneVideo(dir: string, opts: SceneOptions = {}): Promise<st
     "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
     // A keyframe at every cut keeps seeking to a scene exact.
     "-force_key_frames", cuts.join(","),
+    "-f", "mp4",
   );
-  return cached(o.ffmpeg, "scene", o, dir, name, args);
+  return cached(o.ffmpeg, "scene", o, dir, name, "mp4", args);
 }
 
 /** A copy of the first `bytes` bytes of `file`, next to it. */
@@ -161,11 +163,41 @@ export async function truncate(file: string, bytes: number): Promise<string> {
 
 // ---------------------------------------------------------------------------------------
 
-const cacheDir = join(tmpdir(), `spool-fixtures-${process.pid}-${randomBytes(3).toString("hex")}`);
+// One folder per process under a shared root. Vitest ends its workers without an "exit"
+// event, so each process also sweeps the folders of processes that are gone.
+const cacheRoot = join(tmpdir(), "spool-fixtures");
+const cacheDir = join(cacheRoot, `${process.pid}-${randomBytes(3).toString("hex")}`);
 const generated = new Map<string, Promise<string>>();
 process.once("exit", () => rmSync(cacheDir, { recursive: true, force: true }));
+let swept = false;
 
-async function cached(ffmpeg: string, kind: string, params: object, dir: string, name: string, args: string[]): Promise<string> {
+function sweepDeadCaches(): void {
+  if (swept) return;
+  swept = true;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(cacheRoot);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry.split("-")[0]);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(cacheRoot, entry), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+// The output format is always given with -f, so `name` needs no extension.
+async function cached(ffmpeg: string, kind: string, params: object, dir: string, name: string, ext: string, args: string[]): Promise<string> {
   const key = JSON.stringify([ffmpeg, kind, params]);
   let master = generated.get(key);
   if (master) {
@@ -173,8 +205,9 @@ async function cached(ffmpeg: string, kind: string, params: object, dir: string,
     if (!path || !existsSync(path)) master = undefined;
   }
   if (!master) {
+    sweepDeadCaches();
     mkdirSync(cacheDir, { recursive: true });
-    const path = join(cacheDir, `${generated.size}-${kind}${extname(name)}`);
+    const path = join(cacheDir, `${generated.size}-${kind}.${ext}`);
     master = generate(ffmpeg, args, path).then(() => path);
     generated.set(key, master);
   }

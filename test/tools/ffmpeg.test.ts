@@ -19,7 +19,7 @@ import {
   type FfmpegProgress,
   type FfmpegSpec,
 } from "../../src/tools/ffmpeg.ts";
-import { binaries, makeAudio, makeImage, makeVideo, npmFfmpeg, npmFfprobe, truncate } from "../media/fixtures.ts";
+import { binaries, makeAudio, makeImage, makeSceneVideo, makeVideo, npmFfmpeg, npmFfprobe, truncate } from "../media/fixtures.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const adapterPath = fileURLToPath(new URL("../../src/tools/ffmpeg.ts", import.meta.url));
@@ -252,11 +252,28 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
       expect((await failure(ff.probe(mp4, { format: "hls" }))).code).toBe("INVALID_INPUT");
     });
 
-    it("stops when aborted", async () => {
+    it("stops when aborted, before or during the probe, and times out", async () => {
       const ac = new AbortController();
       ac.abort(new Error("cancelled by test"));
-      const err = await failure(ff.probe(mp4, { signal: ac.signal }));
-      expect(err.code).toBe("ABORTED");
+      expect((await failure(ff.probe(mp4, { signal: ac.signal }))).code).toBe("ABORTED");
+
+      // A FIFO with no writer: ffprobe blocks in open() until it is killed.
+      const fifo = join(dir, `fifo-${Date.now()}`);
+      await new Promise<void>((r, j) => spawn("mkfifo", [fifo]).on("exit", (c) => (c === 0 ? r() : j(new Error("mkfifo failed")))));
+      const t0 = Date.now();
+      const timedOut = await failure(ff.probe(fifo, { timeoutMs: 400 }));
+      expect(timedOut.code).toBe("VIDEO_FORMAT_UNSUPPORTED");
+      expect(timedOut.message).toMatch(/timed out after 400 ms/);
+      expect(Date.now() - t0).toBeLessThan(1500);
+
+      const during = new AbortController();
+      const probing = ff.probe(fifo, { signal: during.signal });
+      await new Promise((r) => setTimeout(r, 200));
+      const t1 = Date.now();
+      during.abort(new Error("cancelled by test"));
+      expect((await failure(probing)).code).toBe("ABORTED");
+      expect(Date.now() - t1).toBeLessThan(1000);
+      expect(await waitFor(() => processesMentioning(fifo).length === 0, 2000)).toBe(true);
     });
   });
 
@@ -510,6 +527,24 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
       } finally {
         server.close();
       }
+    });
+  });
+
+  describe("fixtures", () => {
+    it("cuts scene videos where asked and hands out independent copies", async () => {
+      const scenes = await makeSceneVideo(dir, { ffmpeg: bin.ffmpeg, cuts: [0.4, 1.2] });
+      const times: number[] = [];
+      await ff.run(
+        { inputs: [{ path: scenes, format: "mov" }], filterComplex: "[0:v]select='gt(scene,0.3)',showinfo[v]", outputs: [{ path: "/dev/null", args: ["-map", "[v]", "-f", "null"] }] },
+        { signal: never(), onStderrLine: (l) => { const m = /pts_time:([\d.]+)/.exec(l); if (m) times.push(Number(m[1])); } },
+      );
+      expect(times).toEqual([0.4, 1.2]);
+      expect((await ff.probe(scenes)).durationSec).toBeCloseTo(2.2, 1);
+
+      const a = await makeVideo(join(dir, "copy-a"), { ffmpeg: bin.ffmpeg, name: "same" });
+      await writeFile(a, "clobbered");
+      const b = await makeVideo(join(dir, "copy-b"), { ffmpeg: bin.ffmpeg, name: "same" });
+      expect((await ff.probe(b)).video?.codec).toBe("h264");
     });
   });
 

@@ -41,10 +41,18 @@ export async function withWorkDir<T>(job: Job, attempt: number, fn: (dir: string
 /**
  * ffprobe of the source, refused beyond the limits (VIDEO_TOO_LARGE) and kept on the Video
  * (videos.media) the first time. The demuxer is forced from the type detected at ingest.
+ * Given the job's context, a failed probe leaves ffprobe's last words in the job's log.
  */
-export async function probeSource(deps: MediaDeps, src: VideoSource, localPath: string, signal: AbortSignal): Promise<MediaInfo> {
+export async function probeSource(deps: MediaDeps, src: VideoSource, localPath: string, ctx: JobContext | AbortSignal): Promise<MediaInfo> {
   const limits = deps.assets.limits;
-  const info = await deps.ffmpeg.probe(localPath, { format: demuxerFor(src.source.content_type) ?? undefined, signal, timeoutMs: 60_000 });
+  const signal = ctx instanceof AbortSignal ? ctx : ctx.signal;
+  let info: MediaInfo;
+  try {
+    info = await deps.ffmpeg.probe(localPath, { format: demuxerFor(src.source.content_type) ?? undefined, signal, timeoutMs: 60_000 });
+  } catch (err) {
+    if (err instanceof FfmpegError && !(ctx instanceof AbortSignal)) for (const line of err.stderrTail.slice(-15)) ctx.logLine(`ffprobe: ${line}`, "error");
+    throw err;
+  }
   if (info.durationSec !== null && info.durationSec > limits.videoSeconds) {
     throw new JobError("VIDEO_TOO_LARGE", `The source lasts ${Math.round(info.durationSec)} s; the limit is ${limits.videoSeconds} s (SPOOL_MAX_VIDEO_SECONDS).`);
   }
