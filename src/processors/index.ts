@@ -3,8 +3,11 @@
 // only the processors that need nothing are registered.
 import type pg from "pg";
 import type { AssetServices } from "../services/assets.ts";
+import type { Processor } from "../engine/types.ts";
 import type { Ffmpeg } from "../tools/ffmpeg.ts";
+import type { MediaDeps } from "./media/source.ts";
 import { assetIngest } from "./asset-ingest.ts";
+import { mediaStreaming } from "./media-streaming.ts";
 import { ProcessorRegistry } from "./registry.ts";
 import { systemCleanup } from "./system-cleanup.ts";
 
@@ -22,4 +25,4 @@ export function createRegistry(deps?: ProcessorDeps): ProcessorRegistry {
 }
 
 /** Media job types; each file is one type (video.transcode, video.thumbnails, …). */
-const MEDIA_PROCESSORS: Array<(deps: import("./media/source.ts").MediaDeps) => import("../engine/types.ts").Processor<any, any>> = [];
+const MEDIA_PROCESSORS: Array<(deps: MediaDeps) => Processor<any, any>> = [mediaStreaming];

@@ -8,9 +8,10 @@
 // progress events) and nothing else: several of its internals are overridden per command
 // (see `fluentCommand`) because they are unsafe or process-global.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, mkdtempSync, statSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
+import os from "node:os";
 import { delimiter, dirname, join, resolve as resolvePath } from "node:path";
 import fluentFfmpeg from "fluent-ffmpeg";
 import { JobError, SpoolError } from "../engine/errors.ts";
@@ -107,6 +108,17 @@ const KILL_SETTLE_MS = 300;
 const WATCHDOG = 'exec 3<&0 </dev/null; ( read -r _ <&3; kill -KILL $$ ) >/dev/null 2>&1 & exec 3<&-; exec "$0" "$@"';
 const SH = "/bin/sh";
 const hasSh = isExecutableFile(SH);
+
+/**
+ * The static ffprobe shipped on npm (a 2023 build) segfaults on every MPEG-TS file when it
+ * loads the host's iconv (gconv) modules; pointing GCONV_PATH at an empty folder keeps it to
+ * its built-in conversions. Harmless for other builds.
+ */
+let gconvEmpty: string | null = null;
+function probeEnv(): NodeJS.ProcessEnv {
+  gconvEmpty ??= mkdtempSync(join(os.tmpdir(), "spool-gconv-"));
+  return { ...process.env, GCONV_PATH: gconvEmpty };
+}
 
 function guarded(bin: string, args: string[]): { command: string; args: string[] } {
   return hasSh ? { command: SH, args: ["-c", WATCHDOG, bin, ...args] } : { command: bin, args };
@@ -564,7 +576,7 @@ export class Ffmpeg {
       // Spawned directly rather than through fluent's ffprobe: that one cannot be killed,
       // so neither abort nor timeout would work.
       const g = guarded(this.binaries.ffprobe, args);
-      const child = spawn(g.command, g.args, { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(g.command, g.args, { stdio: ["pipe", "pipe", "pipe"], env: probeEnv() });
       const ring = new LineRing();
       const chunks: Buffer[] = [];
       let stdoutBytes = 0;

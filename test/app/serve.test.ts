@@ -62,7 +62,10 @@ describe("spool serve on the embedded Postgres", () => {
     const url = await s.url();
     const res = await fetch(`${url}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: "healthy", database: "up", listener: "up" });
+    const health = await res.json();
+    expect(health).toMatchObject({ status: "healthy", database: "up", listener: "up", storage: "up" });
+    // Which ffmpeg runs the media jobs, and its version (PATH or the npm-shipped build).
+    expect(health.ffmpeg).toMatchObject({ source: expect.stringMatching(/^(env|path|npm)$/), version: expect.stringMatching(/^ffmpeg version /) });
     expect((await fetch(`${url}/nope`)).status).toBe(404);
 
     const adminKey = (await readFile(path.join(dataDir, "admin-key"), "utf8")).trim();

@@ -227,6 +227,13 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
       expect(png.durationSec).toBeNull();
     });
 
+    it("describes an MPEG-TS file (the npm ffprobe crashed on these until GCONV_PATH was emptied)", async () => {
+      const ts = join(dir, "clip.ts");
+      await ff.run({ inputs: [{ path: mp4, format: "mov" }], outputs: [{ path: ts, args: ["-c", "copy", "-f", "mpegts"] }] }, { signal: new AbortController().signal });
+      const info = await ff.probe(ts, { format: "mpegts" });
+      expect(info.video).toMatchObject({ codec: "h264", width: 320, height: 240 });
+    });
+
     it("refuses text named .mp4 and a truncated mp4 as VIDEO_FORMAT_UNSUPPORTED", async () => {
       const text = join(dir, "notes.mp4");
       await writeFile(text, "These are not the frames you are looking for.\n".repeat(50));
