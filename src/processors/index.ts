@@ -7,7 +7,10 @@ import type { Processor } from "../engine/types.ts";
 import type { Ffmpeg } from "../tools/ffmpeg.ts";
 import type { MediaDeps } from "./media/source.ts";
 import { assetIngest } from "./asset-ingest.ts";
+import { audioTranscode } from "./audio-transcode.ts";
+import { mediaOptimize } from "./media-optimize.ts";
 import { mediaStreaming } from "./media-streaming.ts";
+import { videoTranscode } from "./video-transcode.ts";
 import { ProcessorRegistry } from "./registry.ts";
 import { systemCleanup } from "./system-cleanup.ts";
 
@@ -25,4 +28,4 @@ export function createRegistry(deps?: ProcessorDeps): ProcessorRegistry {
 }
 
 /** Media job types; each file is one type (video.transcode, video.thumbnails, …). */
-const MEDIA_PROCESSORS: Array<(deps: MediaDeps) => Processor<any, any>> = [mediaStreaming];
+const MEDIA_PROCESSORS: Array<(deps: MediaDeps) => Processor<any, any>> = [videoTranscode, mediaStreaming, audioTranscode, mediaOptimize];

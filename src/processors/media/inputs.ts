@@ -137,11 +137,14 @@ export function streamingInput() {
   });
 }
 
+export const AUDIO_FORMATS = ["mp3", "aac", "ogg", "opus"] as const;
+export type AudioFormat = (typeof AUDIO_FORMATS)[number];
+
 export function audioInput(caps: FfmpegCapabilities) {
-  const formats = (["mp3", "aac", "ogg", "opus"] as const).filter((f) => encoderFor(AUDIO_ENCODERS, ({ mp3: "mp3", aac: "aac", ogg: "vorbis", opus: "opus" } as const)[f], caps));
+  const formats = AUDIO_FORMATS.filter((f) => encoderFor(AUDIO_ENCODERS, ({ mp3: "mp3", aac: "aac", ogg: "vorbis", opus: "opus" } as const)[f], caps));
   return z.strictObject({
     videoId,
-    format: z.enum(formats as unknown as ["mp3"]).default("mp3"),
+    format: z.enum(formats as [AudioFormat, ...AudioFormat[]]).default("mp3"),
     bitrateKbps: z.number().int().min(32).max(320).default(128),
     sampleRate: z.union([z.literal(8000), z.literal(16000), z.literal(22050), z.literal(24000), z.literal(32000), z.literal(44100), z.literal(48000)]).optional(),
     channels: z.union([z.literal(1), z.literal(2)]).optional(),
