@@ -24,7 +24,8 @@ export function addVideoOutputFields(builder: Builder, refs: AssetRefs) {
 
   const byRole = (roles: string[], description: string) => ({
     description,
-    query: { where: { role: { in: roles } }, orderBy: [{ createdAt: "asc" as const }, { label: "asc" as const }] },
+    // Outputs of one job share createdAt; their file names (thumb-0001, …) keep their order.
+    query: { where: { role: { in: roles } }, orderBy: [{ createdAt: "asc" as const }, { filename: "asc" as const }, { label: "asc" as const }] },
   });
 
   builder.prismaObjectFields("Video", (t) => ({

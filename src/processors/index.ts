@@ -10,7 +10,10 @@ import { assetIngest } from "./asset-ingest.ts";
 import { audioTranscode } from "./audio-transcode.ts";
 import { mediaOptimize } from "./media-optimize.ts";
 import { mediaStreaming } from "./media-streaming.ts";
+import { videoAnalyze } from "./video-analyze.ts";
+import { videoThumbnails } from "./video-thumbnails.ts";
 import { videoTranscode } from "./video-transcode.ts";
+import { videoWatermark } from "./video-watermark.ts";
 import { ProcessorRegistry } from "./registry.ts";
 import { systemCleanup } from "./system-cleanup.ts";
 
@@ -28,4 +31,6 @@ export function createRegistry(deps?: ProcessorDeps): ProcessorRegistry {
 }
 
 /** Media job types; each file is one type (video.transcode, video.thumbnails, …). */
-const MEDIA_PROCESSORS: Array<(deps: MediaDeps) => Processor<any, any>> = [videoTranscode, mediaStreaming, audioTranscode, mediaOptimize];
+const MEDIA_PROCESSORS: Array<(deps: MediaDeps) => Processor<any, any>> = [
+  videoTranscode, videoThumbnails, videoAnalyze, videoWatermark, mediaStreaming, audioTranscode, mediaOptimize,
+];

@@ -96,7 +96,7 @@ class Inspector extends Transform {
   private readonly hash = createHash("sha256");
   private limit: number;
 
-  constructor(private readonly use: AssetUse, private readonly limits: Limits, private readonly declaredSize?: number) {
+  constructor(private readonly use: AssetUse, private readonly limits: Limits, declaredSize?: number) {
     super();
     // Until the kind is known, the largest limit of the use applies.
     this.limit = Math.max(...USES[use].kinds.map((k) => limitFor(k, limits)));

@@ -155,8 +155,10 @@ const FORBIDDEN_OUTPUT_OPTIONS = new Set(["-i", "-filter_complex_script", "-filt
 const FORBIDDEN_DEMUXERS = new Set(["lavfi", "concat", "hls", "applehttp", "dash", "sdp", "rtsp", "rtp", "sap", "webm_dash_manifest"]);
 const FORMAT_NAME = /^[a-z0-9_]+$/;
 
+// A JobError (permanent), not a plain SpoolError: a spec the rules refuse will be refused
+// again, so the engine must not retry it.
 function invalid(message: string): never {
-  throw new SpoolError("INVALID_INPUT", message);
+  throw new JobError("INVALID_INPUT", message);
 }
 
 function checkPath(path: string, what: string, rule: RegExp): void {
