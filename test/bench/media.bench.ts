@@ -146,7 +146,7 @@ async function main() {
       let total = 0;
       for (let r = 0; r < spec.outputs.length; r++) {
         const out = spec.outputs[r]!;
-        const label = /\[(v\d+)\]/.exec(out.args.join(" "))?.[1];
+        const label = /\[(h\d+)\]/.exec(out.args.join(" "))?.[1];
         const scale = label ? new RegExp(`scale=[^;\\[]*\\[${label}\\]`).exec(spec.filterComplex!)?.[0] : null;
         if (!label || !scale) throw new Error("cannot split the ladder spec into passes");
         const single: FfmpegSpec = { inputs: spec.inputs, filterComplex: `[0:v]${scale}`, outputs: [out] };
