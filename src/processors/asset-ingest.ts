@@ -86,7 +86,8 @@ export function assetIngest(assets: AssetServices, pool: pg.Pool): Processor<z.i
               if ((err as { code?: string }).code === "23503") throw new JobError("NOT_FOUND", `The ${kind} was deleted during the download.`);
               throw err;
             });
-            await tx.query(`update ${kind}s set updated_at = now() where id = $1 and organization_id = $2`, [itemId, job.organizationId]);
+            // A new source invalidates what media jobs cached about the old one.
+            await tx.query(`update ${kind}s set updated_at = now()${kind === "video" ? ", media = null" : ""} where id = $1 and organization_id = $2`, [itemId, job.organizationId]);
             return { row, oldKeys: old.rows.map((r) => r.key) };
           }));
         await deleteFiles(assets, asset.oldKeys);

@@ -133,7 +133,7 @@ export function videoAnalyze(deps: MediaDeps): Processor<AnalyzeInput, AnalyzeRe
       try {
         const result = await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
           await stages.enter("probe");
-          const metadata = await probeSource(deps, src, local, ctx);
+          const metadata = await probeSource(deps, { ...src, media: null }, local, ctx) /* a fresh probe, not the cached one */;
           const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
           const opts = { durationSec: metadata.durationSec, maxOutputBytes: deps.assets.limits.videoBytes };
 

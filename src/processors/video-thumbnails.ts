@@ -7,7 +7,7 @@
 // decode ten short stretches, not the whole file. The storyboard is the opposite case —
 // a tile every few seconds needs every stretch — so it is one decode through
 // fps → scale → tile.
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { z } from "zod";
@@ -77,6 +77,24 @@ export function shotTimes(
   // Evenly spaced inside the video: the very first and last frames are often black.
   const count = input.count ?? DEFAULT_COUNT;
   return Array.from({ length: count }, (_, i) => (span * (i + 1)) / (count + 1));
+}
+
+/**
+ * Each time moved to the nearest keyframe not taken by an earlier one, if one lies within
+ * `maxShift` seconds; otherwise (sparse keyframes, a short video) it stays exact.
+ */
+export function snapToKeyframes(times: number[], keyframes: number[], maxShift: number): number[] {
+  const taken = new Set<number>();
+  return times.map((t) => {
+    let best: number | null = null;
+    for (const k of keyframes) {
+      if (taken.has(k) || Math.abs(k - t) > maxShift) continue;
+      if (best === null || Math.abs(k - t) < Math.abs(best - t)) best = k;
+    }
+    if (best === null) return t;
+    taken.add(best);
+    return best;
+  });
 }
 
 /** Where the picture ends: the video stream's own length when known (audio may run longer). */
@@ -216,7 +234,14 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
           await stages.enter("probe");
           const info = await probeSource(deps, src, local, ctx);
           const video = requireVideoStream(info);
-          const times = shotTimes(input, { durationSec: info.durationSec, pictureEndSec: videoEnd(info) });
+          let times = shotTimes(input, { durationSec: info.durationSec, pictureEndSec: videoEnd(info) });
+          if (!input.timestamps && input.everySeconds === undefined) {
+            // Evenly spaced shots need no exact frame: the keyframes nearest to those points
+            // cost one decoded frame each instead of up to a whole GOP (bench:media).
+            const keys = await deps.ffmpeg.keyframes(local, { format: demuxerFor(src.source.content_type) ?? undefined, signal: ctx.signal });
+            // At most a quarter of the spacing away, so the shots stay evenly spread.
+            if (keys && times.length > 0) times = snapToKeyframes(times, keys, (times[0]! / 4));
+          }
           const limit = lastSeekable(info);
           const seeks = times.map((t) => Math.max(0, limit === null ? t : Math.min(t, limit)));
           const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
@@ -233,9 +258,14 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
           }
           const outputs: Output[] = [];
           const dims: { width: number | null; height: number | null }[] = [];
+          // Every shot has the same scale, so one probe describes them all (probing each cost
+          // ~70 ms a thumbnail with Debian's ffprobe, more than the seeks); the others are
+          // checked to exist and be non-empty.
+          let media: MediaInfo | null = null;
           for (const [i, shot] of shots.entries()) {
-            const media = await deps.ffmpeg.probe(shot.out, { format: demuxerFor(type.contentType) ?? undefined, signal: ctx.signal }).catch(() => null);
-            if (!media?.video) throw new JobError("TRANSCODING_FAILED", `ffmpeg made no picture at ${times[i]} s (seeked to ${shot.seekSec.toFixed(3)} s); the video may end earlier than its container says.`);
+            const made = await stat(shot.out).then((s) => s.size > 0, () => false);
+            if (made && !media) media = await deps.ffmpeg.probe(shot.out, { format: demuxerFor(type.contentType) ?? undefined, signal: ctx.signal }).catch(() => null);
+            if (!made || !media?.video) throw new JobError("TRANSCODING_FAILED", `ffmpeg made no picture at ${times[i]} s (seeked to ${shot.seekSec.toFixed(3)} s); the video may end earlier than its container says.`);
             dims.push({ width: media.video.width, height: media.video.height });
             outputs.push({ role: "THUMBNAIL", label: `t=${shot.seekSec.toFixed(3)}`, filename: `thumb-${String(i).padStart(4, "0")}.${type.ext}`, contentType: type.contentType, kind: "IMAGE", media, file: shot.out });
           }

