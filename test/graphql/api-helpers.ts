@@ -14,8 +14,6 @@ import type { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
 import type { AssetServices } from "../../src/services/assets.ts";
-import type { Processor } from "../../src/engine/types.ts";
-import type { MediaDeps } from "../../src/processors/media/source.ts";
 import type { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";
 import { createStorage, type Storage } from "../../src/tools/storage/storage.ts";
@@ -35,8 +33,6 @@ export type TestApiOptions = {
   uploadExpiryMs?: number;
   /** Registers the media processors with this ffmpeg. */
   ffmpeg?: Ffmpeg;
-  /** Processors to register besides createRegistry's (skipped when their type is already there). */
-  extraProcessors?: (media: MediaDeps) => Processor<any, any>[];
 };
 
 export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
@@ -50,9 +46,6 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
     log,
   };
   const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg: opts.ffmpeg });
-  if (opts.extraProcessors && opts.ffmpeg) {
-    for (const p of opts.extraProcessors({ assets, pool: db.pool, ffmpeg: opts.ffmpeg })) if (!registry.get(p.type)) registry.register(p);
-  }
   const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
   await live?.start();
   const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl };

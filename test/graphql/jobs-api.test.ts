@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { createOrg, createTestDatabase, log, type TestDb } from "../helpers.ts";
+import { createTestDatabase, log, type TestDb } from "../helpers.ts";
 import { createTestApi, type Api } from "./api-helpers.ts";
 
 let db: TestDb;

@@ -9,8 +9,6 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { idOf } from "../../src/graphql/ids.ts";
-import { videoAnalyze } from "../../src/processors/video-analyze.ts";
-import { videoWatermark } from "../../src/processors/video-watermark.ts";
 import { buildFfmpegArgs, Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
@@ -55,7 +53,7 @@ describe.each(binaries())("video.analyze and video.watermark with the $name ffmp
       runs.push(buildFfmpegArgs(spec));
       return run(spec, opts);
     };
-    api = await createTestApi(db, { ffmpeg, extraProcessors: (media) => [videoAnalyze(media), videoWatermark(media)] });
+    api = await createTestApi(db, { ffmpeg });
     engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1 });
     key = (await api.tenant()).key;
     base = (await api.listen()).http.replace(/\/graphql$/, "");

@@ -8,8 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { audioTranscode, parseLoudnormJson } from "../../src/processors/audio-transcode.ts";
-import { mediaOptimize } from "../../src/processors/media-optimize.ts";
+import { parseLoudnormJson } from "../../src/processors/audio-transcode.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
@@ -58,7 +57,7 @@ describe.each(binaries())("media.optimize and audio.transcode with the $name ffm
 
   beforeAll(async () => {
     ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
-    api = await createTestApi(db, { ffmpeg, extraProcessors: (media) => [mediaOptimize(media), audioTranscode(media)] });
+    api = await createTestApi(db, { ffmpeg });
     base = (await api.listen()).http.replace(/\/graphql$/, "");
     engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1 });
     key = (await api.tenant()).key;

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { mediaStreaming, planLadder } from "../../src/processors/media-streaming.ts";
+import { planLadder } from "../../src/processors/media-streaming.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { avcHighCodec, h264HighLevel, parseMasterPlaylist, parseMediaPlaylist, writeMasterPlaylist } from "../../src/tools/hls.ts";
@@ -114,7 +114,7 @@ describe.each(binaries())("media.streaming with the $name ffmpeg", (bin) => {
 
   beforeAll(async () => {
     const ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
-    api = await createTestApi(db, { ffmpeg, extraProcessors: (media) => [mediaStreaming(media)] });
+    api = await createTestApi(db, { ffmpeg });
     engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1, pollMs: 50 });
     key = (await api.tenant()).key;
     base = (await api.listen()).http.replace(/\/graphql$/, "");

@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { idOf } from "../../src/graphql/ids.ts";
-import { thumbnailSpec, videoThumbnails } from "../../src/processors/video-thumbnails.ts";
+import { thumbnailSpec } from "../../src/processors/video-thumbnails.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { cancelJob } from "../../src/services/jobs.ts";
 import { buildFfmpegArgs, Ffmpeg, type FfmpegSpec, type RunOptions } from "../../src/tools/ffmpeg.ts";
@@ -59,7 +59,7 @@ describe.each(binaries())("video.thumbnails with the $name ffmpeg", (bin) => {
       runs.push(buildFfmpegArgs(spec));
       return run(spec, hook ? hook(spec, opts) : opts);
     };
-    api = await createTestApi(db, { ffmpeg, extraProcessors: (media) => [videoThumbnails(media)] });
+    api = await createTestApi(db, { ffmpeg });
     engine = new Engine({ pool: db.pool, registry: api.registry, log, listener, concurrency: 1 });
     const t = await api.tenant();
     key = t.key;

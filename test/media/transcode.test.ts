@@ -8,7 +8,6 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { videoTranscode } from "../../src/processors/video-transcode.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
@@ -71,7 +70,7 @@ describe.each(binaries())("video.transcode with the $name ffmpeg", (bin) => {
 
   beforeAll(async () => {
     ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
-    api = await createTestApi(db, { ffmpeg, extraProcessors: (media) => [videoTranscode(media)] });
+    api = await createTestApi(db, { ffmpeg });
     base = (await api.listen()).http.replace(/\/graphql$/, "");
     engine = new Engine({ pool: db.pool, registry: api.registry, log, listener, concurrency: 1 });
     key = (await api.tenant()).key;

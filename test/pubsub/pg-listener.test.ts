@@ -1,7 +1,6 @@
 // The process's one LISTEN connection: notifications reach subscribers; a dropped
 // connection is announced (so live subscriptions can end) and restored; while it is down,
 // the engine still finds work by polling.
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Engine } from "../../src/engine/engine.ts";
