@@ -20,7 +20,7 @@ const JOB = `query($id: ID!) { job(id: $id) {
   id status attempts progress stage result error { code message }
   events(first: 100) { edges { node { kind status stage progress fps speed message } } }
 } }`;
-const RENDITIONS = `query($id: ID!) { video(id: $id) { renditions { id role kind filename contentType size url } } }`;
+const RENDITIONS = `query($id: ID!) { video(id: $id) { renditions { id role kind filename contentType size url label media { durationSeconds video { width height codec } } } } }`;
 
 type Event = { kind: string; status: string | null; stage: string | null; progress: number | null; fps: number | null; speed: number | null; message: string | null };
 
@@ -103,13 +103,19 @@ describe.each(binaries())("video.transcode with the $name ffmpeg", (bin) => {
     return { ...j, events: j.events.edges.map((e: { node: Event }) => e.node) as Event[] };
   }
 
-  /** The Video's renditions; label and media (MediaInfo) come from the row: the Asset type does not expose them yet. */
+  /** The Video's renditions, with the stored MediaInfo (raw field names) beside GraphQL's view of it. */
   async function renditions(videoId: string): Promise<any[]> {
     const r = await api.gql(RENDITIONS, { id: videoId }, key);
     expect(r.errors).toBeUndefined();
     const list = r.data.video.renditions as any[];
     const { rows } = await db.pool.query(`select id, label, media from assets where id = any($1)`, [list.map((a) => rawId(a.id))]);
-    return list.map((a) => ({ ...a, ...rows.find((row) => row.id === rawId(a.id)), id: a.id }));
+    return list.map((a) => {
+      const row = rows.find((x) => x.id === rawId(a.id));
+      // Asset.label and Asset.media in GraphQL are the stored ones.
+      expect(a.label).toBe(row.label);
+      expect(a.media).toEqual({ durationSeconds: row.media.durationSec, video: row.media.video && { width: row.media.video.width, height: row.media.video.height, codec: row.media.video.codec } });
+      return { ...a, ...row, id: a.id };
+    });
   }
 
   async function download(url: string, name: string): Promise<{ bytes: Buffer; file: string; contentType: string | null }> {
