@@ -30,6 +30,7 @@ export function expectedCode(error: unknown): string | null {
   const original = innermost(error);
   if (original instanceof SpoolError) return original.code;
   if (isRecordNotFound(original)) return "NOT_FOUND";
+  if (original !== error && (original as { name?: string } | undefined)?.name === "GraphQLError") return "INVALID_INPUT";
   const code = (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
   return typeof code === "string" && code !== "INTERNAL_SERVER_ERROR" ? code : null;
 }
@@ -50,6 +51,11 @@ export function maskError(log: Logger) {
     }
     // Parse and validation errors (limits included) are the client's: shown as they are.
     if (wrapper?.name === "GraphQLError" && !wrapper.originalError) return error as Error;
+    // So is a variable that does not fit its type (an unknown enum value, a string for an
+    // Int): graphql wraps the scalar's or enum's own GraphQLError.
+    if ((original as { name?: string } | undefined)?.name === "GraphQLError") {
+      return createGraphQLError(wrapper.message ?? message, { path: wrapper.path, extensions: { code: "INVALID_INPUT" } });
+    }
     const requestId = wrapper?.extensions?.requestId as string | undefined;
     log.error({ err: original, path: wrapper?.path, requestId }, "unexpected error in a GraphQL operation");
     return createGraphQLError(message, { path: wrapper?.path, extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) } });

@@ -3,6 +3,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphq
 import { createBuilder } from "./builder.ts";
 import { addAssetTypes } from "./asset.ts";
 import { addItemTypes } from "./items.ts";
+import { addDocumentJobTypes } from "./document-jobs.ts";
 import { addJobTypes } from "./job.ts";
 import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
@@ -17,6 +18,7 @@ export function buildSchema(): GraphQLSchema {
   addItemTypes(builder, { ...jobRefs, ...assetRefs });
   addVideoOutputFields(builder, assetRefs);
   addVideoJobTypes(builder);
+  addDocumentJobTypes(builder);
   addSubscriptionTypes(builder, jobRefs);
   return builder.toSchema();
 }

@@ -8,6 +8,7 @@ import type { Ffmpeg } from "../tools/ffmpeg.ts";
 import type { MediaDeps } from "./media/source.ts";
 import { assetIngest } from "./asset-ingest.ts";
 import { audioTranscode } from "./audio-transcode.ts";
+import { documentPreview } from "./document-preview.ts";
 import { mediaOptimize } from "./media-optimize.ts";
 import { mediaStreaming } from "./media-streaming.ts";
 import { videoAnalyze } from "./video-analyze.ts";
@@ -33,4 +34,6 @@ export function createRegistry(deps?: ProcessorDeps): ProcessorRegistry {
 /** Media job types; each file is one type (video.transcode, video.thumbnails, …). */
 const MEDIA_PROCESSORS: Array<(deps: MediaDeps) => Processor<any, any>> = [
   videoTranscode, videoThumbnails, videoAnalyze, videoWatermark, mediaStreaming, audioTranscode, mediaOptimize,
+  // Document previews scale image documents with ffmpeg, so they come with it.
+  documentPreview,
 ];

@@ -5,10 +5,11 @@
 import type { Readable } from "node:stream";
 import type pg from "pg";
 import { z } from "zod";
-import { enqueue } from "../engine/enqueue.ts";
+import { enqueue, type EnqueueOptions } from "../engine/enqueue.ts";
 import { SpoolError } from "../engine/errors.ts";
 import { inTransaction, type Queryable } from "../engine/queryable.ts";
 import * as sql from "../engine/sql.ts";
+import type { Job } from "../engine/types.ts";
 import type { ProcessorRegistry } from "../processors/registry.ts";
 import { checkUrl } from "../tools/http.ts";
 import { acceptedKinds, deleteFiles, getAsset, ingest, insertAsset, unsupported, type AssetServices } from "./assets.ts";
@@ -157,4 +158,30 @@ export async function deleteItem(assets: AssetServices, pool: pg.Pool, kind: Ite
   });
   await deleteFiles(assets, keys);
   return item;
+}
+
+/**
+ * Submits a job on a Video or Document: in one transaction the item is locked (it cannot be
+ * deleted meanwhile), checked to be the caller's and READY, and the job enqueued with the
+ * item's id in its input (`videoId` / `documentId`) and metadata.
+ */
+export async function submitItemJob(
+  pool: pg.Pool, registry: ProcessorRegistry, organizationId: string,
+  req: { kind: ItemKind; type: string; itemId: string; input: Record<string, unknown> } & Pick<EnqueueOptions, "priority" | "idempotencyKey" | "metadata">,
+): Promise<Job> {
+  if (!registry.get(req.type)) throw new SpoolError("UNAVAILABLE", `This server does not run ${req.type} jobs.`);
+  const idField = `${req.kind}Id`;
+  return inTransaction(pool, async (tx) => {
+    const item = await tx.query(`select id from ${TABLES[req.kind]} where id = $1 and organization_id = $2 for share`, [req.itemId, organizationId]);
+    if (!item.rowCount) throw notFound(req.kind, req.itemId);
+    const src = await tx.query(`select 1 from assets where ${OWNER[req.kind]} = $1 and role = 'SOURCE'`, [req.itemId]);
+    if (!src.rowCount) throw new SpoolError("CONFLICT", `The ${NOUN[req.kind]} has no source yet (status PENDING or FAILED); wait until it is READY.`);
+    const { job } = await enqueue(tx, registry, {
+      organizationId, type: req.type, input: { ...req.input, [idField]: req.itemId },
+      ...(req.priority ? { priority: req.priority } : {}),
+      ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
+      metadata: { ...req.metadata, [idField]: req.itemId },
+    });
+    return job;
+  });
 }

@@ -1,4 +1,4 @@
-// Storing what a media job made: each output file (or package folder: HLS, DASH) goes to
+// Storing what a media or document job made: each output file (or package folder: HLS, DASH) goes to
 // storage under a new asset id, then one transaction — fenced by the attempt — replaces
 // the outputs an earlier attempt of the same job stored and inserts the new rows. Files
 // are uploaded before their rows and deleted if the transaction fails, as for every
@@ -56,8 +56,13 @@ async function upload(deps: MediaDeps, job: Job, out: Output, signal: AbortSigna
   return { assetId, key: packageKey(job.organizationId, assetId, out.entry), size, sha256: await sha256Of(path.join(out.dir, out.entry)), keys };
 }
 
-/** Stores a job's outputs as assets of the Video; returns their rows, in the order given. */
-export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, videoId: string, outputs: Output[], signal: AbortSignal): Promise<AssetRow[]> {
+/** Whose outputs: a Video (its id, as media processors pass it) or a Document. */
+export type OutputOwner = string | { documentId: string };
+
+/** Stores a job's outputs as assets of the Video or Document; returns their rows, in the order given. */
+export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, owner: OutputOwner, outputs: Output[], signal: AbortSignal): Promise<AssetRow[]> {
+  const ownerMeta = typeof owner === "string" ? { videoId: owner } : { documentId: owner.documentId };
+  const [table, ownerId] = typeof owner === "string" ? ["videos", owner] : ["documents", owner.documentId];
   const uploaded: Uploaded[] = [];
   try {
     for (const out of outputs) {
@@ -72,11 +77,11 @@ export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, v
       for (const [i, out] of outputs.entries()) {
         const u = uploaded[i]!;
         rows.push(await insertAsset(tx, { assetId: u.assetId, key: u.key, size: u.size, sha256: u.sha256, contentType: out.contentType, kind: out.kind }, {
-          organizationId: job.organizationId, origin: "JOB_OUTPUT", jobId: job.id, videoId, role: out.role, label: out.label ?? null,
+          organizationId: job.organizationId, origin: "JOB_OUTPUT", jobId: job.id, ...ownerMeta, role: out.role, label: out.label ?? null,
           filename: out.filename, media: out.media ?? null,
         }));
       }
-      await tx.query(`update videos set updated_at = now() where id = $1 and organization_id = $2`, [videoId, job.organizationId]);
+      await tx.query(`update ${table} set updated_at = now() where id = $1 and organization_id = $2`, [ownerId, job.organizationId]);
       return { rows, oldKeys: old.rows.map((r) => r.key) };
     });
     await deleteFiles(deps.assets, oldKeys);

@@ -1,0 +1,117 @@
+// document.preview: chosen pages of a Document rendered to images. A PDF page is rendered by
+// pdf.js in the PDF adapter's child process (memory, time and pixel limits); an image
+// document is scaled by ffmpeg (its decoders run out of process too, demuxer forced). Each
+// preview is an Asset of the Document (role PREVIEW, label page-N) with a signed URL.
+import path from "node:path";
+import { z } from "zod";
+import { JobError } from "../engine/errors.ts";
+import type { Job, JobContext, Processor } from "../engine/types.ts";
+import type { AssetRow } from "../services/assets.ts";
+import { demuxerFor } from "../tools/ffmpeg.ts";
+import { openPdfInfo, renderPage } from "../tools/pdf.ts";
+import { IMAGE_ENCODERS, encoderFor } from "./media/inputs.ts";
+import { storeOutputs, type Output } from "./media/outputs.ts";
+import { runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
+import { Stages } from "./media/stages.ts";
+
+const FORMATS = ["png", "jpg", "webp"] as const;
+/** Images beyond this are refused before decoding (a 100-megapixel scan is already generous). */
+const MAX_IMAGE_PIXELS = 100_000_000;
+const CONTENT_TYPES = { png: "image/png", jpg: "image/jpeg", webp: "image/webp" } as const;
+
+export const previewInput = z.strictObject({
+  documentId: z.uuid(),
+  pages: z.array(z.number().int().min(1).max(100_000)).min(1).max(50).default([1]).describe("1-based page numbers"),
+  width: z.number().int().min(16).max(4096).optional().describe("default 1024 when neither width nor height is given"),
+  height: z.number().int().min(16).max(4096).optional(),
+  format: z.enum(FORMATS).default("png"),
+  quality: z.number().int().min(1).max(100).default(85).describe("jpg and webp"),
+});
+type PreviewInput = z.infer<typeof previewInput>;
+export type PreviewResult = { pageCount: number; previews: Array<{ page: number; assetId: string; width: number; height: number }> };
+
+/** The Document (of the job's organization) and its SOURCE asset. */
+export async function loadDocument(deps: MediaDeps, job: Job, documentId: string): Promise<AssetRow> {
+  const { rows } = await deps.pool.query<AssetRow>(
+    `select a.* from documents d join assets a on a.document_id = d.id and a.role = 'SOURCE'
+     where d.id = $1 and d.organization_id = $2`, [documentId, job.organizationId]);
+  if (rows[0]) return rows[0];
+  const exists = await deps.pool.query(`select 1 from documents where id = $1 and organization_id = $2`, [documentId, job.organizationId]);
+  if (!exists.rowCount) throw new JobError("NOT_FOUND", `No Document ${documentId} in your organization.`);
+  throw new JobError("CONFLICT", "The Document has no source file yet (its download is pending or failed); run the job once it is READY.");
+}
+
+export function documentPreview(deps: MediaDeps): Processor<PreviewInput, PreviewResult> {
+  return {
+    type: "document.preview",
+    description: "Chosen pages of a PDF (or an image document) rendered to png/jpg/webp at a width or height.",
+    input: previewInput,
+    maxAttempts: 2,
+    timeoutMs: 30 * 60_000,
+    async run(job: Job<PreviewInput>, ctx: JobContext): Promise<PreviewResult> {
+      const input = job.input;
+      const source = await loadDocument(deps, job, input.documentId);
+      const pages = [...new Set(input.pages)];
+      const stages = new Stages(ctx, [{ name: "inspect", weight: 1 }, { name: "render", weight: 2 * pages.length }, { name: "store", weight: 1 }]);
+      const size = input.width === undefined && input.height === undefined ? { width: 1024 } : { width: input.width, height: input.height };
+      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
+        await stages.enter("inspect");
+        let pageCount = 1;
+        if (source.kind === "PDF") {
+          pageCount = (await openPdfInfo(local, { signal: ctx.signal })).pageCount;
+        }
+        const beyond = pages.find((p) => p > pageCount);
+        if (beyond !== undefined) throw new JobError("INVALID_INPUT", `Page ${beyond} does not exist: the document has ${pageCount} page${pageCount === 1 ? "" : "s"}.`);
+
+        await stages.enter("render");
+        const outputs: Output[] = [];
+        const made: Array<{ page: number; width: number; height: number }> = [];
+        for (const [i, page] of pages.entries()) {
+          const out = path.join(dir, `page-${String(page).padStart(5, "0")}.${input.format}`);
+          let dims: { width: number; height: number };
+          if (source.kind === "PDF") {
+            dims = await renderPage(local, page, { ...size, format: input.format, quality: input.quality, out, signal: ctx.signal });
+          } else {
+            dims = await scaleImage(deps, ctx, stages, source, local, out, size, input);
+          }
+          ctx.logLine(`page ${page}: ${dims.width}×${dims.height}`);
+          made.push({ page, ...dims });
+          const media = await deps.ffmpeg.probe(out, { format: demuxerFor(CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
+          outputs.push({ file: out, role: "PREVIEW", label: `page-${page}`, filename: path.basename(out), contentType: CONTENT_TYPES[input.format], kind: "IMAGE", media });
+          stages.update((i + 1) / pages.length);
+        }
+
+        await stages.enter("store");
+        const rows = await storeOutputs(deps, job, ctx.attempt, { documentId: input.documentId }, outputs, ctx.signal);
+        return { pageCount, previews: made.map((m, i) => ({ ...m, assetId: rows[i]!.id })) };
+      }, ctx.signal));
+    },
+  };
+}
+
+/** An image document's preview: ffmpeg scales it (aspect kept) and writes the format asked. */
+async function scaleImage(
+  deps: MediaDeps, ctx: JobContext, stages: Stages, source: AssetRow, local: string, out: string,
+  size: { width?: number; height?: number }, input: PreviewInput,
+): Promise<{ width: number; height: number }> {
+  const format = demuxerFor(source.content_type);
+  if (!format) throw new JobError("INVALID_INPUT", `Cannot preview a ${source.content_type} document.`);
+  const src = await deps.ffmpeg.probe(local, { format, signal: ctx.signal }).catch(() => null);
+  if (!src?.video) throw new JobError("DOCUMENT_CORRUPTED", "The image could not be read.");
+  if (src.video.width * src.video.height > MAX_IMAGE_PIXELS) {
+    throw new JobError("DOCUMENT_TOO_LARGE", `The image is ${src.video.width}×${src.video.height}; the largest accepted is ${MAX_IMAGE_PIXELS / 1e6} megapixels.`);
+  }
+  const encoder = encoderFor(IMAGE_ENCODERS, input.format, deps.ffmpeg.capabilities);
+  if (!encoder) throw new JobError("INVALID_INPUT", `This server cannot write ${input.format} previews.`);
+  const scale = size.width && size.height
+    ? `scale=${size.width}:${size.height}:force_original_aspect_ratio=decrease`
+    : size.width ? `scale=${size.width}:-2` : `scale=-2:${size.height}`;
+  const quality = input.format === "jpg" ? ["-q:v", String(Math.round(31 - (input.quality / 100) * 29))] : input.format === "webp" ? ["-quality", String(input.quality)] : [];
+  await runStage(deps, ctx, stages, {
+    inputs: [{ path: local, format }],
+    outputs: [{ path: out, args: ["-map", "0:v:0", "-vf", scale, "-frames:v", "1", "-c:v", encoder, ...quality, "-f", "image2", "-update", "1"] }],
+  }, { durationSec: null, maxOutputBytes: deps.assets.limits.documentBytes });
+  const info = await deps.ffmpeg.probe(out, { format: demuxerFor(CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
+  if (!info.video) throw new JobError("DOCUMENT_CORRUPTED", "The image could not be decoded.");
+  return { width: info.video.width, height: info.video.height };
+}
