@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PDFDocument, PDFPage } from "pdf-lib";
+import type { PdfMetadataInput } from "./pdf.ts";
 
 export type WorkerLimits = { maxPages: number; maxPixels: number };
 export type StampPosition =
@@ -423,16 +424,7 @@ async function setMetadata(args: {
   input: string;
   out: string;
   limits: WorkerLimits;
-  metadata: {
-    title?: string;
-    author?: string;
-    subject?: string;
-    keywords?: string[];
-    creator?: string;
-    producer?: string;
-    creationDate?: string;
-    modificationDate?: string;
-  };
+  metadata: PdfMetadataInput;
 }) {
   const doc = await loadPdfLib(args.input, args.limits);
   const m = args.metadata;
