@@ -3,15 +3,15 @@
 // the results read back through the Video; watermarks checked by decoding frames of the
 // output and the source (the chosen corner changes, the opposite one does not) and by
 // the argv of every ffmpeg run (the user's text is never in it).
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { idOf } from "../../src/graphql/ids.ts";
 import { buildFfmpegArgs, Ffmpeg } from "../../src/tools/ffmpeg.ts";
-import { createTestApi, type Api } from "../graphql/api-helpers.ts";
-import { createTestDatabase, log, type TestDb } from "../helpers.ts";
+import type { Api } from "../graphql/api-helpers.ts";
+import { createTestDatabase, type TestDb } from "../helpers.ts";
+import { startMediaEnv, type MediaEnv } from "./harness.ts";
 import { binaries, makeAudio, makeImage, makeSceneVideo, makeVideo, truncate } from "./fixtures.ts";
 
 let db: TestDb;
@@ -46,23 +46,18 @@ describe.each(binaries())("video.analyze and video.watermark with the $name ffmp
   let dir: string;
   const runs: string[][] = [];
 
+  let env: MediaEnv;
   beforeAll(async () => {
-    ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
+    env = await startMediaEnv(db, bin, { dirPrefix: "spool-analyze-test-" });
+    ({ ffmpeg, api, engine, key, base, dir } = env);
+    // The processors hold this same adapter, so wrapping its run() sees every job's argv.
     const run = ffmpeg.run.bind(ffmpeg);
     ffmpeg.run = (spec, opts) => {
       runs.push(buildFfmpegArgs(spec));
       return run(spec, opts);
     };
-    api = await createTestApi(db, { ffmpeg });
-    engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1 });
-    key = (await api.tenant()).key;
-    base = (await api.listen()).http.replace(/\/graphql$/, "");
-    dir = await mkdtemp(path.join(os.tmpdir(), "spool-analyze-test-"));
   });
-  afterAll(async () => {
-    await api?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
 
   const local = (u: string) => {
     const url = new URL(u);

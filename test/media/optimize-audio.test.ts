@@ -3,15 +3,15 @@
 // impossible target is refused, and loudness normalisation lands a quiet tone at -16 LUFS
 // as measured by a separate ffmpeg run.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { parseLoudnormJson } from "../../src/processors/audio-transcode.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
-import { createTestApi, type Api } from "../graphql/api-helpers.ts";
-import { createTestDatabase, log, type TestDb } from "../helpers.ts";
+import type { Api } from "../graphql/api-helpers.ts";
+import { createTestDatabase, type TestDb } from "../helpers.ts";
+import { startMediaEnv, type MediaEnv } from "./harness.ts";
 import { binaries, makeAudio, makeVideo } from "./fixtures.ts";
 
 const CREATE_VIDEO = `mutation($input: CreateVideoInput!) { createVideo(input: $input) { video { id status } } }`;
@@ -55,19 +55,12 @@ describe.each(binaries())("media.optimize and audio.transcode with the $name ffm
   let base: string;
   let dir: string;
 
+  let env: MediaEnv;
   beforeAll(async () => {
-    ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
-    api = await createTestApi(db, { ffmpeg });
-    base = (await api.listen()).http.replace(/\/graphql$/, "");
-    engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1 });
-    key = (await api.tenant()).key;
-    dir = await mkdtemp(path.join(os.tmpdir(), "optimize-audio-test-"));
+    env = await startMediaEnv(db, bin, { dirPrefix: "optimize-audio-test-" });
+    ({ ffmpeg, api, base, engine, key, dir } = env);
   });
-  afterAll(async () => {
-    await engine?.stop(2_000);
-    await api?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
 
   async function upload(file: string): Promise<string> {
     const r = await api.gqlUpload(CREATE_VIDEO, { input: { file: null } }, { "input.file": { bytes: await readFile(file), name: path.basename(file) } }, key);

@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { planLadder } from "../../src/processors/media-streaming.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { avcHighCodec, h264HighLevel, parseMasterPlaylist, parseMediaPlaylist, writeMasterPlaylist } from "../../src/tools/hls.ts";
-import { createTestApi, type Api } from "../graphql/api-helpers.ts";
+import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
+import { startMediaEnv, type MediaEnv } from "./harness.ts";
 import { binaries, makeAudio, makeVideo } from "./fixtures.ts";
 import { CHROMIUM, hasChromium, playHls } from "./player-page.ts";
 
@@ -112,18 +112,12 @@ describe.each(binaries())("media.streaming with the $name ffmpeg", (bin) => {
   let dir: string;
   let packaged: { masterUrl: string; heights: number[] } | undefined;
 
+  let env: MediaEnv;
   beforeAll(async () => {
-    const ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
-    api = await createTestApi(db, { ffmpeg });
-    engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1, pollMs: 50 });
-    key = (await api.tenant()).key;
-    base = (await api.listen()).http.replace(/\/graphql$/, "");
-    dir = mkdtempSync(path.join(scratch, `${bin.name}-`));
+    env = await startMediaEnv(db, bin, { dirPrefix: "", pollMs: 50, dir: mkdtempSync(path.join(scratch, `${bin.name}-`)) });
+    ({ api, engine, key, base, dir } = env);
   });
-  afterAll(async () => {
-    await engine?.stop(1_000);
-    await api?.close();
-  });
+  afterAll(() => env?.close());
 
   /** GraphQL through the listening server, so Asset.url names that server. */
   async function http<T = any>(query: string, variables: Record<string, unknown>): Promise<{ data?: T; errors?: any[] }> {

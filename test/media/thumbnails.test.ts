@@ -2,7 +2,7 @@
 // storyboard checked with ffprobe and downloaded through their signed URLs (the sprite by
 // its path relative to the .vtt), the refusals with their codes, cancellation, and proof
 // from ffmpeg's own decoder counts that each shot seeks before it decodes.
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +12,9 @@ import { thumbnailSpec } from "../../src/processors/video-thumbnails.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { cancelJob } from "../../src/services/jobs.ts";
 import { buildFfmpegArgs, Ffmpeg, type FfmpegSpec, type RunOptions } from "../../src/tools/ffmpeg.ts";
-import { createTestApi, type Api } from "../graphql/api-helpers.ts";
+import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, isProcessAlive, log, type TestDb } from "../helpers.ts";
+import { startMediaEnv, type MediaEnv } from "./harness.ts";
 import { binaries, makeAudio, makeVideo, truncate } from "./fixtures.ts";
 
 let db: TestDb;
@@ -52,25 +53,18 @@ describe.each(binaries())("video.thumbnails with the $name ffmpeg", (bin) => {
   const runs: string[][] = [];
   let hook: ((spec: FfmpegSpec, opts: RunOptions) => RunOptions) | null = null;
 
+  let env: MediaEnv;
   beforeAll(async () => {
-    ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
+    env = await startMediaEnv(db, bin, { dirPrefix: "spool-thumbs-test-", listener });
+    ({ ffmpeg, api, engine, key, org, base, dir } = env);
+    // The processors hold this same adapter, so wrapping its run() sees every job's argv.
     const run = ffmpeg.run.bind(ffmpeg);
     ffmpeg.run = (spec, opts) => {
       runs.push(buildFfmpegArgs(spec));
       return run(spec, hook ? hook(spec, opts) : opts);
     };
-    api = await createTestApi(db, { ffmpeg });
-    engine = new Engine({ pool: db.pool, registry: api.registry, log, listener, concurrency: 1 });
-    const t = await api.tenant();
-    key = t.key;
-    org = t.org.id;
-    base = (await api.listen()).http.replace(/\/graphql$/, "");
-    dir = await mkdtemp(path.join(os.tmpdir(), "spool-thumbs-test-"));
   });
-  afterAll(async () => {
-    await api?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
 
   const local = (u: string) => {
     const url = new URL(u);

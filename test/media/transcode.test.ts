@@ -3,15 +3,16 @@
 // signed URLs; refusals at submit, undecodable sources, cancellation mid-encode, and a
 // re-run that replaces what the first run stored.
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
-import { createTestApi, type Api } from "../graphql/api-helpers.ts";
+import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
+import { startMediaEnv, type MediaEnv } from "./harness.ts";
 import { binaries, makeAudio, makeVideo, truncate } from "./fixtures.ts";
 
 const CREATE_VIDEO = `mutation($input: CreateVideoInput!) { createVideo(input: $input) { video { id status } } }`;
@@ -68,19 +69,12 @@ describe.each(binaries())("video.transcode with the $name ffmpeg", (bin) => {
   let base: string;
   let dir: string;
 
+  let env: MediaEnv;
   beforeAll(async () => {
-    ffmpeg = await Ffmpeg.resolve({ ffmpegPath: bin.ffmpeg, ffprobePath: bin.ffprobe });
-    api = await createTestApi(db, { ffmpeg });
-    base = (await api.listen()).http.replace(/\/graphql$/, "");
-    engine = new Engine({ pool: db.pool, registry: api.registry, log, listener, concurrency: 1 });
-    key = (await api.tenant()).key;
-    dir = await mkdtemp(path.join(os.tmpdir(), "transcode-test-"));
+    env = await startMediaEnv(db, bin, { dirPrefix: "transcode-test-", listener });
+    ({ ffmpeg, api, base, engine, key, dir } = env);
   });
-  afterAll(async () => {
-    await engine?.stop(2_000);
-    await api?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
 
   async function upload(file: string): Promise<string> {
     const r = await api.gqlUpload(CREATE_VIDEO, { input: { file: null } }, { "input.file": { bytes: await readFile(file), name: path.basename(file) } }, key);
