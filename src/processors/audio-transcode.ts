@@ -217,7 +217,7 @@ export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResu
 
         await stages.enter("store");
         const media = await deps.ffmpeg.probe(out, { format: fmt.demuxer, signal: ctx.signal });
-        const [row] = await storeOutputs(deps, job, ctx.attempt, src.videoId, [{
+        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
           role: "AUDIO", label, filename: `${label}.${fmt.ext}`, contentType: fmt.contentType, kind: "AUDIO", media, file: out,
         }], ctx.signal);
         stages.update(1);

@@ -125,7 +125,7 @@ export function mediaOptimize(deps: MediaDeps): Processor<OptimizeInput, Optimiz
 
         await stages.enter("store");
         const media = await deps.ffmpeg.probe(out, { format: "mov", signal: ctx.signal });
-        const [row] = await storeOutputs(deps, job, ctx.attempt, src.videoId, [{
+        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
           role: "RENDITION", label, filename: `${label}.mp4`, contentType: "video/mp4", kind: "VIDEO", media, file: out,
         }], ctx.signal);
         stages.update(1);

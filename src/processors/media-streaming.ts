@@ -345,7 +345,7 @@ export function mediaStreaming(deps: MediaDeps): Processor<StreamingInput, Strea
         }
 
         await stages.enter("store");
-        const rows = await storeOutputs(deps, job, ctx.attempt, src.videoId, outputs, ctx.signal);
+        const rows = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, outputs, ctx.signal);
         stages.update(1);
         const byRole = new Map(rows.map((row) => [row.role, row.id]));
         return {

@@ -292,7 +292,7 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
           }
 
           await stages.enter("store");
-          const rows = await storeOutputs(deps, job, ctx.attempt, src.videoId, outputs, ctx.signal);
+          const rows = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, outputs, ctx.signal);
           ctx.progress(1);
           return {
             thumbnails: shots.map((s, i) => ({ index: i, timeSeconds: Number(s.seekSec.toFixed(3)), assetId: rows[i]!.id, ...dims[i]! })),

@@ -171,7 +171,7 @@ export function videoTranscode(deps: MediaDeps): Processor<TranscodeInput, Trans
 
         await stages.enter("store");
         const media = await deps.ffmpeg.probe(out, { format: files.demuxer, signal: ctx.signal });
-        const [row] = await storeOutputs(deps, job, ctx.attempt, src.videoId, [{
+        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
           role: "RENDITION", label, filename: `${label}.${files.ext}`, contentType: files.contentType, kind: "VIDEO", media, file: out,
         }], ctx.signal);
         stages.update(1);

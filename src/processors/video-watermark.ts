@@ -181,7 +181,7 @@ export function videoWatermark(deps: MediaDeps): Processor<WatermarkInput, Water
 
           await stages.enter("store");
           const media = await deps.ffmpeg.probe(out, { format: container === "mkv" ? "matroska" : "mov", signal: ctx.signal });
-          const [row] = await storeOutputs(deps, job, ctx.attempt, src.videoId, [{
+          const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
             role: "RENDITION", label: "watermarked", filename: `watermarked.${container}`,
             contentType: CONTAINERS[container].contentType, kind: "VIDEO", media, file: out,
           }], ctx.signal);

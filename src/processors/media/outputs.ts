@@ -56,13 +56,12 @@ async function upload(deps: MediaDeps, job: Job, out: Output, signal: AbortSigna
   return { assetId, key: packageKey(job.organizationId, assetId, out.entry), size, sha256: await sha256Of(path.join(out.dir, out.entry)), keys };
 }
 
-/** Whose outputs: a Video (its id, as media processors pass it) or a Document. */
-export type OutputOwner = string | { documentId: string };
+/** Whose outputs: a Video or a Document (the shape of services/items.ts ownerOf). */
+export type OutputOwner = { videoId: string } | { documentId: string };
 
 /** Stores a job's outputs as assets of the Video or Document; returns their rows, in the order given. */
 export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, owner: OutputOwner, outputs: Output[], signal: AbortSignal): Promise<AssetRow[]> {
-  const ownerMeta = typeof owner === "string" ? { videoId: owner } : { documentId: owner.documentId };
-  const [table, ownerId] = typeof owner === "string" ? ["videos", owner] : ["documents", owner.documentId];
+  const [table, ownerId] = "videoId" in owner ? ["videos", owner.videoId] : ["documents", owner.documentId];
   const uploaded: Uploaded[] = [];
   try {
     for (const out of outputs) {
@@ -77,7 +76,7 @@ export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, o
       for (const [i, out] of outputs.entries()) {
         const u = uploaded[i]!;
         rows.push(await insertAsset(tx, { assetId: u.assetId, key: u.key, size: u.size, sha256: u.sha256, contentType: out.contentType, kind: out.kind }, {
-          organizationId: job.organizationId, origin: "JOB_OUTPUT", jobId: job.id, ...ownerMeta, role: out.role, label: out.label ?? null,
+          organizationId: job.organizationId, origin: "JOB_OUTPUT", jobId: job.id, ...owner, role: out.role, label: out.label ?? null,
           filename: out.filename, media: out.media ?? null,
         }));
       }
