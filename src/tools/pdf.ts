@@ -11,7 +11,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { JobError, SpoolError } from "../engine/errors.ts";
 import type { StampPosition } from "./pdf-worker.ts";
@@ -78,14 +78,15 @@ const TSX_LOADER = pathToFileURL(requireHere.resolve("tsx")).href;
 // of the same URLs hit the module cache, and pdf.js picks up its worker code from
 // globalThis.pdfjsWorker instead of importing it.
 const PDFJS_ROOT = dirname(requireHere.resolve("pdfjs-dist/package.json"));
-const PDFJS_OPS = new Set(["info", "text", "render"]);
+const PDFJS_OPS = new Set(["info", "text", "render", "renderPages", "images"]);
+const CANVAS_OPS = new Set(["render", "renderPages"]);
 function preload(op: string): string {
   const url = (p: string) => JSON.stringify(pathToFileURL(p).href);
   const code = PDFJS_OPS.has(op)
     ? [
         `await import(${url(join(PDFJS_ROOT, "legacy/build/pdf.mjs"))});`,
         `globalThis.pdfjsWorker = await import(${url(join(PDFJS_ROOT, "legacy/build/pdf.worker.mjs"))});`,
-        op === "render" ? `await import(${url(requireHere.resolve("@napi-rs/canvas"))});` : "",
+        CANVAS_OPS.has(op) ? `await import(${url(requireHere.resolve("@napi-rs/canvas"))});` : "",
       ]
     : [`await import(${url(requireHere.resolve("pdf-lib"))});`];
   return "data:text/javascript," + encodeURIComponent(code.join("\n"));
@@ -240,6 +241,94 @@ export function renderPage(
   opts: PdfRunOptions & { width?: number; height?: number; format: "png" | "jpg" | "webp"; quality?: number; out: string },
 ): Promise<{ width: number; height: number }> {
   return runInChild("render", { path, page, width: opts.width, height: opts.height, format: opts.format, quality: opts.quality, out: opts.out }, opts);
+}
+
+export type RenderedPage = {
+  page: number;
+  /** Absolute path: `<outDir>/page-00001.png` (.jpg, .webp). */
+  file: string;
+  /** Pixels of the image written. */
+  width: number;
+  height: number;
+  /** The page in PDF points at scale 1, /Rotate applied (pixel → point: pageWidth / width). */
+  pageWidth: number;
+  pageHeight: number;
+};
+export type RenderPagesOptions = PdfRunOptions & {
+  /** Scale = dpi / 72. Exclusive with width/height (both → INVALID_INPUT). */
+  dpi?: number;
+  /** As in renderPage: scale to the width, the height, or fit inside both. Neither nor dpi: 72 dpi. */
+  width?: number;
+  height?: number;
+  format: "png" | "jpg" | "webp";
+  /** jpg/webp, 1..100, default 85. */
+  quality?: number;
+  /** Created if missing; existing files of the same name are replaced. */
+  outDir: string;
+  /** A page above limits.maxPixels is scaled down to fit instead of failing DOCUMENT_TOO_LARGE. */
+  fitPixels?: boolean;
+  /** Luma only: an 8-bit grayscale PNG (a quarter of the raw size); for jpg/webp, gray RGB pixels. */
+  grayscale?: boolean;
+  /** Fires as each page's file is complete, in page order, before the promise settles. */
+  onPage?: (page: number, result: RenderedPage) => void;
+};
+
+/**
+ * Renders `pages` (1-based, in the order given, duplicates dropped; all pages when null) one after
+ * another in one child. Files are written under a temporary name and renamed, so a reported file
+ * is complete. A page that does not exist → INVALID_INPUT before anything is rendered.
+ */
+export function renderPages(path: string, pages: number[] | null, opts: RenderPagesOptions): Promise<RenderedPage[]> {
+  const { dpi, width, height, format, quality, fitPixels, grayscale } = opts;
+  return runInChild<RenderedPage[]>(
+    "renderPages",
+    { path, pages: pages ?? undefined, dpi, width, height, format, quality, fitPixels, grayscale, outDir: resolve(opts.outDir) },
+    opts,
+    opts.onPage as ((page: number, result: unknown) => void) | undefined,
+  );
+}
+
+export type ExtractedImage = {
+  page: number;
+  /** 1-based, in drawing order among the images kept on that page. */
+  index: number;
+  /** Absolute path: `<outDir>/page-00003-img-01.png`. */
+  file: string;
+  /** Pixels of the image as stored in the PDF (not as drawn). */
+  width: number;
+  height: number;
+};
+export type ExtractImagesResult = {
+  images: ExtractedImage[];
+  /** True when maxImages was reached and at least one more image was left out (extraction stopped there). */
+  truncated: boolean;
+};
+
+/**
+ * The raster images drawn on `pages` (all when omitted), decoded by pdf.js and written as PNG
+ * (1-bit gray, RGB or RGBA as decoded; a soft mask becomes the alpha channel). Kept: image
+ * XObjects (once per page however often drawn) and inline images; left out: stencil masks,
+ * images smaller than `minSize` (default 32) on either side, images pdf.js cannot decode, and
+ * images above limits.maxPixels (skipped silently, extraction goes on). `onPage` fires after each
+ * page with the images written for it (possibly none).
+ */
+export function extractImages(
+  path: string,
+  opts: PdfRunOptions & {
+    outDir: string;
+    pages?: number[];
+    minSize?: number;
+    /** Default 200; see ExtractImagesResult.truncated. */
+    maxImages?: number;
+    onPage?: (page: number, images: ExtractedImage[]) => void;
+  },
+): Promise<ExtractImagesResult> {
+  return runInChild<ExtractImagesResult>(
+    "images",
+    { path, pages: opts.pages, outDir: resolve(opts.outDir), minSize: opts.minSize, maxImages: opts.maxImages },
+    opts,
+    opts.onPage as ((page: number, result: unknown) => void) | undefined,
+  );
 }
 
 export function mergePdfs(inputs: string[], out: string, opts?: PdfRunOptions): Promise<PdfWriteResult> {

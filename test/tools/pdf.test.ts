@@ -1,17 +1,19 @@
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
-import { loadImage } from "@napi-rs/canvas";
+import { createCanvas, loadImage } from "@napi-rs/canvas";
 import { PDFDocument } from "pdf-lib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  extractImages,
   extractPages,
   extractText,
   mergePdfs,
   openPdfInfo,
   renderPage,
+  renderPages,
   rotatePages,
   setMetadata,
   stampImage,
@@ -136,6 +138,192 @@ describe("rendering", () => {
     const err = await rejection(renderPage(fx.text, 1, { width: 5000, format: "png", out: join(dir, "big.png"), limits: { maxPixels: 4_000_000 } }));
     expect(err.code).toBe("DOCUMENT_TOO_LARGE");
     expect(err.message).toMatch(/pixels/);
+  });
+});
+
+/** RGBA pixels of an image file. */
+async function pixels(file: string): Promise<{ width: number; height: number; data: Uint8ClampedArray }> {
+  const img = await loadImage(await readFile(file));
+  const c = createCanvas(img.width, img.height);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  return { width: img.width, height: img.height, data: ctx.getImageData(0, 0, img.width, img.height).data };
+}
+
+async function solidImage(w: number, h: number, color: string, format: "png" | "jpeg"): Promise<Buffer> {
+  const c = createCanvas(w, h);
+  const ctx = c.getContext("2d");
+  ctx.fillStyle = color;
+  ctx.fillRect(0, 0, w, h);
+  return format === "png" ? c.encode("png") : c.encode("jpeg", 95);
+}
+
+describe("renderPages", () => {
+  it("renders every page at a dpi, reporting each page before it resolves", async () => {
+    const outDir = join(dir, "pages-all");
+    const events: string[] = [];
+    const pages = await renderPages(fx.text, null, {
+      dpi: 100,
+      format: "png",
+      outDir,
+      onPage: (n, r) => {
+        expect(r.page).toBe(n);
+        events.push(`page ${n}`);
+      },
+    });
+    events.push("resolved");
+    expect(events).toEqual(["page 1", "page 2", "page 3", "resolved"]);
+    // 612 x 792 pt at 100/72.
+    expect(pages).toEqual([1, 2, 3].map((n) => ({ page: n, file: join(outDir, `page-0000${n}.png`), width: 850, height: 1100, pageWidth: 612, pageHeight: 792 })));
+    for (const p of pages) {
+      expect(isAbsolute(p.file)).toBe(true);
+      expect(pngSize(await readFile(p.file))).toEqual({ width: 850, height: 1100 });
+    }
+    expect((await readdir(outDir)).sort()).toEqual(["page-00001.png", "page-00002.png", "page-00003.png"]); // no temporary left
+  });
+
+  it("renders a chosen subset in the order given, by width, and in grayscale", async () => {
+    const outDir = join(dir, "pages-some");
+    const pages = await renderPages(fx.text, [3, 1], { width: 306, format: "png", grayscale: true, outDir });
+    expect(pages.map((p) => [p.page, p.width, p.height])).toEqual([
+      [3, 306, 396],
+      [1, 306, 396],
+    ]);
+    const buf = await readFile(join(outDir, "page-00001.png"));
+    expect(pngSize(buf)).toEqual({ width: 306, height: 396 });
+    expect(buf[25]).toBe(0); // PNG colour type 0: grayscale
+    const { data } = await pixels(pages[1]!.file);
+    let dark = 0;
+    for (let y = 43; y < 51; y++) for (let x = 36; x < 186; x++) if (data[(y * 306 + x) * 4]! < 128) dark++;
+    expect(dark).toBeGreaterThan(50); // the sentence, at half scale
+
+    const jpg = await renderPages(fx.text, [2], { dpi: 36, format: "jpg", quality: 80, outDir });
+    expect(jpg).toEqual([{ page: 2, file: join(outDir, "page-00002.jpg"), width: 306, height: 396, pageWidth: 612, pageHeight: 792 }]);
+    expect((await readFile(jpg[0]!.file)).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+  });
+
+  it("refuses pages that do not exist and ambiguous sizes", async () => {
+    const outDir = join(dir, "pages-bad");
+    for (const pages of [[4], [0], [1, 7]]) {
+      const err = await rejection(renderPages(fx.text, pages, { dpi: 72, format: "png", outDir }));
+      expect(err.code).toBe("INVALID_INPUT");
+      expect(err.message).toMatch(/does not exist/);
+    }
+    expect((await rejection(renderPages(fx.text, [1], { dpi: 72, width: 100, format: "png", outDir }))).code).toBe("INVALID_INPUT");
+    expect((await rejection(renderPages(fx.text, [1], { dpi: -5, format: "png", outDir }))).code).toBe("INVALID_INPUT");
+  });
+
+  it("scales a page down to maxPixels with fitPixels, and refuses it without", async () => {
+    const outDir = join(dir, "pages-fit");
+    const limits = { maxPixels: 4_000_000 }; // 300 dpi would be 2550 x 3300 = 8.4 M
+    const err = await rejection(renderPages(fx.text, [1], { dpi: 300, format: "png", outDir, limits }));
+    expect(err.code).toBe("DOCUMENT_TOO_LARGE");
+    expect(err.message).toMatch(/pixels/);
+    const [p] = await renderPages(fx.text, [1], { dpi: 300, format: "png", outDir, limits, fitPixels: true });
+    expect(p!.width * p!.height).toBeLessThanOrEqual(4_000_000);
+    expect(p!.width * p!.height).toBeGreaterThan(3_950_000);
+    expect(p!.width / p!.height).toBeCloseTo(612 / 792, 2);
+    expect(pngSize(await readFile(p!.file))).toEqual({ width: p!.width, height: p!.height });
+    // Pages within the limit are rendered at the asked dpi.
+    expect(await renderPages(fx.text, [2], { dpi: 100, format: "png", outDir, limits, fitPixels: true })).toMatchObject([{ width: 850, height: 1100 }]);
+  });
+
+  it("abort mid-way kills the child at once", async () => {
+    const ac = new AbortController();
+    let abortedAt = 0;
+    const seen: number[] = [];
+    const err = await rejection(
+      renderPages(fx.manyPages, null, {
+        dpi: 72,
+        format: "png",
+        outDir: join(dir, "pages-abort"),
+        signal: ac.signal,
+        onPage: (n) => {
+          seen.push(n);
+          if (n === 3) {
+            abortedAt = Date.now();
+            ac.abort(new Error("test abort"));
+          }
+        },
+      }),
+    );
+    expect(err.code).toBe("ABORTED");
+    expect(Date.now() - abortedAt).toBeLessThan(100);
+    expect(seen.slice(0, 3)).toEqual([1, 2, 3]);
+    const deadline = Date.now() + 1000;
+    while (workerChildren().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(workerChildren()).toEqual([]);
+  });
+});
+
+describe("extractImages", () => {
+  let imagesPdf: string;
+  beforeAll(async () => {
+    const doc = await PDFDocument.create();
+    const p1 = doc.addPage([612, 792]);
+    const red = await doc.embedPng(await solidImage(200, 100, "#ff0000", "png"));
+    p1.drawImage(red, { x: 50, y: 600, width: 200, height: 100 });
+    p1.drawImage(red, { x: 50, y: 400, width: 100, height: 50 }); // the same XObject again
+    p1.drawImage(await doc.embedPng(await solidImage(10, 10, "#00ff00", "png")), { x: 300, y: 300 });
+    const p2 = doc.addPage([612, 792]);
+    p2.drawImage(await doc.embedJpg(await solidImage(120, 80, "#0000ff", "jpeg")), { x: 50, y: 500 });
+    imagesPdf = join(dir, "images.pdf");
+    await writeFile(imagesPdf, await doc.save());
+  });
+
+  const colourOf = async (file: string) => {
+    const { data } = await pixels(file);
+    let max = 0;
+    const first = [data[0]!, data[1]!, data[2]!, data[3]!];
+    for (let i = 0; i < data.length; i += 4) for (let k = 0; k < 4; k++) max = Math.max(max, Math.abs(data[i + k]! - first[k]!));
+    return { first, spread: max };
+  };
+
+  it("writes the embedded images as PNG, once per page, skipping small ones", async () => {
+    const outDir = join(dir, "images");
+    const seen: [number, number][] = [];
+    const res = await extractImages(imagesPdf, { outDir, onPage: (n, imgs) => seen.push([n, imgs.length]) });
+    expect(seen).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+    expect(res).toEqual({
+      truncated: false,
+      images: [
+        { page: 1, index: 1, file: join(outDir, "page-00001-img-01.png"), width: 200, height: 100 },
+        { page: 2, index: 1, file: join(outDir, "page-00002-img-01.png"), width: 120, height: 80 },
+      ],
+    });
+    expect(pngSize(await readFile(res.images[0]!.file))).toEqual({ width: 200, height: 100 });
+    expect(pngSize(await readFile(res.images[1]!.file))).toEqual({ width: 120, height: 80 });
+    expect(await colourOf(res.images[0]!.file)).toEqual({ first: [255, 0, 0, 255], spread: 0 });
+    const blue = await colourOf(res.images[1]!.file); // JPEG: close to blue, not exact
+    expect(blue.first[0]).toBeLessThan(20);
+    expect(blue.first[1]).toBeLessThan(20);
+    expect(blue.first[2]).toBeGreaterThan(235);
+    expect(blue.spread).toBeLessThan(20);
+    expect((await readdir(outDir)).sort()).toEqual(["page-00001-img-01.png", "page-00002-img-01.png"]);
+  });
+
+  it("honours pages, minSize and maxImages", async () => {
+    const outDir = join(dir, "images-opts");
+    expect((await extractImages(imagesPdf, { outDir, pages: [2] })).images.map((i) => i.page)).toEqual([2]);
+    const small = await extractImages(imagesPdf, { outDir, pages: [1], minSize: 5 });
+    expect(small.images.map((i) => [i.index, i.width, i.height])).toEqual([
+      [1, 200, 100],
+      [2, 10, 10],
+    ]);
+    const one = await extractImages(imagesPdf, { outDir: join(dir, "images-one"), maxImages: 1 });
+    expect(one).toMatchObject({ truncated: true, images: [{ page: 1, width: 200 }] });
+    expect(await readdir(join(dir, "images-one"))).toEqual(["page-00001-img-01.png"]);
+    expect((await extractImages(imagesPdf, { outDir, maxImages: 2 })).truncated).toBe(false);
+    expect((await rejection(extractImages(imagesPdf, { outDir, pages: [3] }))).code).toBe("INVALID_INPUT");
+  });
+
+  it("finds nothing in a text-only PDF", async () => {
+    const seen: number[] = [];
+    expect(await extractImages(fx.text, { outDir: join(dir, "images-none"), onPage: (n) => seen.push(n) })).toEqual({ images: [], truncated: false });
+    expect(seen).toEqual([1, 2, 3]);
   });
 });
 
