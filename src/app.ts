@@ -1,5 +1,5 @@
 // The composition root: configuration → database (embedded Postgres when DATABASE_URL is
-// unset) → migrations → LISTEN connection → engine → HTTP. Nothing in Spool does work at
+// unset) → migrations → LISTEN connection → OCR pool → engine → HTTP. Nothing in Spool does work at
 // import time; everything is built here and torn down by stop() in reverse order.
 import type http from "node:http";
 import type { Config } from "./config.ts";
@@ -18,6 +18,7 @@ import type { AssetServices } from "./services/assets.ts";
 import { filesSecret } from "./services/files.ts";
 import { Ffmpeg } from "./tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
+import { installedOcrLanguages, OcrPool } from "./tools/ocr.ts";
 import { createStorage } from "./tools/storage/storage.ts";
 
 export type App = {
@@ -64,7 +65,10 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const ffmpeg = await Ffmpeg.resolve({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
   log.info({ ffmpeg: ffmpeg.binaries.ffmpeg, source: ffmpeg.binaries.source, version: ffmpeg.binaries.version }, "ffmpeg found");
   const listener = new PgListener(url, log);
-  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg });
+  // One fixed pool of tesseract.js workers per process, started on the first page to OCR (an
+  // API-only process never starts one; it needs the registry only to validate inputs).
+  const ocr = new OcrPool({ size: config.ocrWorkers });
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg, ocr });
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
   // Subscriptions ride on the same LISTEN connection as the engine's wake-ups.
   const live = config.role === "worker" ? null : new LiveEvents({ listener, pool: db.pool, prisma: db.prisma, log });
@@ -81,6 +85,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       engine: engine ? { running: engine.runningCount, concurrency: config.concurrency } : null,
       storage: await storage.stat("health/probe").then(() => "up" as const, () => "down" as const),
       ffmpeg: { source: ffmpeg.binaries.source, version: ffmpeg.binaries.version, path: ffmpeg.binaries.ffmpeg },
+      ocr: { workers: ocr.size, live: ocr.liveWorkers, queued: ocr.queueLength, languages: installedOcrLanguages() },
     }),
   });
   const server = graphql?.server ?? null;
@@ -124,6 +129,8 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       if (sweepTimer) clearInterval(sweepTimer);
       await graphql?.close();
       await engine?.stop(graceMs);
+      // After the drain: jobs still OCRing have finished or been stopped.
+      await ocr.close();
       await live?.stop();
       await listener.stop();
       await storage.close();

@@ -35,6 +35,9 @@ const schema = z.object({
   SPOOL_MAX_DOCUMENT_BYTES: intFrom(1).default(200 * 1024 ** 2),
   SPOOL_MAX_MULTIPART_BYTES: intFrom(1).default(100 * 1024 ** 2),
   SPOOL_MAX_VIDEO_SECONDS: intFrom(1).default(4 * 3600),
+  SPOOL_MAX_DOCUMENT_PAGES: intFrom(1).max(100_000).default(5000),
+  SPOOL_MAX_OCR_PAGES: intFrom(1).max(100_000).default(1000),
+  SPOOL_OCR_WORKERS: intFrom(1).max(64).optional(),
   SPOOL_UPLOAD_EXPIRY_HOURS: intFrom(1).max(24 * 30).default(24),
   SPOOL_URL_ALLOW_CIDRS: z.string().default(""),
   SPOOL_URL_ALLOWED_PORTS: z.string().regex(/^\d+(,\d+)*$/).default("80,443"),
@@ -65,14 +68,19 @@ export type Config = {
   limits: Limits;
   uploadExpiryMs: number;
   outbound: { allowCidrs: string[]; allowedPorts: number[]; timeoutMs: number };
+  /** tesseract.js worker threads of this process's OCR pool. */
+  ocrWorkers: number;
 };
 
 export type StorageConfig =
   | { kind: "local"; root: string }
   | { kind: "s3"; bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; prefix?: string };
 
-/** Size limits in bytes (video covers audio; document covers images) and the longest media accepted. */
-export type Limits = { videoBytes: number; documentBytes: number; multipartBytes: number; videoSeconds: number };
+/**
+ * Size limits in bytes (video covers audio; document covers images), the longest media
+ * accepted, the most pages a document job reads and the most it OCRs.
+ */
+export type Limits = { videoBytes: number; documentBytes: number; multipartBytes: number; videoSeconds: number; documentPages: number; ocrPages: number };
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -115,8 +123,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { kind: "local", root: path.join(dataDir, "files") },
     publicUrl: e.SPOOL_PUBLIC_URL?.replace(/\/+$/, ""),
     filesSecret: e.SPOOL_FILES_SECRET,
-    limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES, videoSeconds: e.SPOOL_MAX_VIDEO_SECONDS },
+    limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES, videoSeconds: e.SPOOL_MAX_VIDEO_SECONDS,
+      documentPages: e.SPOOL_MAX_DOCUMENT_PAGES, ocrPages: e.SPOOL_MAX_OCR_PAGES },
     uploadExpiryMs: e.SPOOL_UPLOAD_EXPIRY_HOURS * 3_600_000,
     outbound: { allowCidrs, allowedPorts: e.SPOOL_URL_ALLOWED_PORTS.split(",").map(Number), timeoutMs: e.SPOOL_URL_TIMEOUT_MS },
+    ocrWorkers: e.SPOOL_OCR_WORKERS ?? os.availableParallelism(),
   };
 }

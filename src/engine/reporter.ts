@@ -114,7 +114,7 @@ export class JobReporter {
 /** Finite numbers only, rounded: NaN or Infinity from a first ffmpeg stats line is not news. */
 function cleanDetails(d: ProgressDetails): ProgressDetails | null {
   const out: Record<string, number> = {};
-  for (const k of ["fps", "speed", "etaSeconds"] as const) {
+  for (const k of ["fps", "speed", "etaSeconds", "pagesDone", "pageCount"] as const) {
     const v = d[k];
     if (typeof v === "number" && Number.isFinite(v) && v >= 0) out[k] = Math.round(v * 100) / 100;
   }

@@ -64,7 +64,14 @@ export type Job<I = unknown> = {
 };
 
 /** Rates a long-running step reports with its progress; every field optional. */
-export type ProgressDetails = { fps?: number | null; speed?: number | null; etaSeconds?: number | null };
+export type ProgressDetails = {
+  fps?: number | null;
+  speed?: number | null;
+  etaSeconds?: number | null;
+  /** Document jobs: pages finished so far, of pageCount. */
+  pagesDone?: number | null;
+  pageCount?: number | null;
+};
 
 /** What a processor gets besides its job: the abort signal and ways to report. */
 export type JobContext = {

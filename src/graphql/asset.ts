@@ -19,8 +19,8 @@ export function fileStream(file: File): Readable {
 
 export function addAssetTypes(builder: Builder) {
   const AssetKind = builder.enumType("AssetKind", {
-    description: "What the bytes are, detected from their content.",
-    values: ["VIDEO", "AUDIO", "IMAGE", "PDF", "CAPTIONS"] as const,
+    description: "What the bytes are: detected from the content of uploads; TEXT for the text, Markdown and HTML outputs of document jobs.",
+    values: ["VIDEO", "AUDIO", "IMAGE", "PDF", "CAPTIONS", "TEXT"] as const,
   });
   const AssetOrigin = builder.enumType("AssetOrigin", { values: ["UPLOAD", "URL", "JOB_OUTPUT"] as const });
   const Disposition = builder.enumType("FileDisposition", {

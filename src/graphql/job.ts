@@ -53,6 +53,8 @@ export function addJobTypes(builder: Builder) {
       fps: t.float({ nullable: true, description: "Frames per second of the running encode (PROGRESS events of media jobs).", resolve: (e) => ((e.data as { fps?: number }).fps ?? null) }),
       speed: t.float({ nullable: true, description: "Media seconds processed per wall-clock second.", resolve: (e) => ((e.data as { speed?: number }).speed ?? null) }),
       etaSeconds: t.float({ nullable: true, description: "Seconds left in the current stage, from its speed so far.", resolve: (e) => ((e.data as { etaSeconds?: number }).etaSeconds ?? null) }),
+      pagesDone: t.int({ nullable: true, description: "Pages finished so far (PROGRESS events of document jobs).", resolve: (e) => ((e.data as { pagesDone?: number }).pagesDone ?? null) }),
+      pageCount: t.int({ nullable: true, description: "Pages the running document stage works through.", resolve: (e) => ((e.data as { pageCount?: number }).pageCount ?? null) }),
       stage: t.string({ nullable: true, resolve: (e) => ((e.data as { stage?: string }).stage ?? null) }),
       message: t.string({ nullable: true, resolve: (e) => ((e.data as { message?: string }).message ?? null) }),
       createdAt: t.expose("createdAt", { type: "DateTime" }),

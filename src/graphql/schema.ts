@@ -4,6 +4,7 @@ import { createBuilder } from "./builder.ts";
 import { addAssetTypes } from "./asset.ts";
 import { addItemTypes } from "./items.ts";
 import { addDocumentJobTypes } from "./document-jobs.ts";
+import { addDocumentTransform } from "./document-transform.ts";
 import { addJobTypes } from "./job.ts";
 import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
@@ -18,7 +19,8 @@ export function buildSchema(): GraphQLSchema {
   addItemTypes(builder, { ...jobRefs, ...assetRefs });
   addVideoOutputFields(builder, assetRefs);
   addVideoJobTypes(builder);
-  addDocumentJobTypes(builder);
+  const documentRefs = addDocumentJobTypes(builder);
+  addDocumentTransform(builder, documentRefs);
   addSubscriptionTypes(builder, jobRefs);
   return builder.toSchema();
 }

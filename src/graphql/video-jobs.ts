@@ -6,6 +6,7 @@ import { JOB_PRIORITIES } from "../engine/types.ts";
 import { submitVideoJob, type VideoJobType } from "../services/videos.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
+import { given } from "./given.ts";
 import { idOf } from "./ids.ts";
 
 /** GraphQL enum values are SCREAMING_CASE; job inputs use lowercase names. */
@@ -16,10 +17,6 @@ function lowerEnum<const T extends readonly string[]>(builder: Builder, name: st
   });
 }
 
-/** Drops nulls (GraphQL's "not given") so the job input's defaults apply. */
-function given(input: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, v && typeof v === "object" && !Array.isArray(v) ? given(v as Record<string, unknown>) : Array.isArray(v) ? v.map((x) => (x && typeof x === "object" ? given(x) : x)) : v]));
-}
 
 export function addVideoJobTypes(builder: Builder) {
   const Container = lowerEnum(builder, "VideoContainer", ["mp4", "webm", "mov", "mkv"] as const);

@@ -10,21 +10,20 @@ import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor } from "../tools/ffmpeg.ts";
 import { openPdfInfo, renderPage } from "../tools/pdf.ts";
 import { IMAGE_ENCODERS, encoderFor } from "./media/inputs.ts";
+import { imageDimensions } from "./documents/read.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
-const FORMATS = ["png", "jpg", "webp"] as const;
-/** Images beyond this are refused before decoding (a 100-megapixel scan is already generous). */
-const MAX_IMAGE_PIXELS = 100_000_000;
-const CONTENT_TYPES = { png: "image/png", jpg: "image/jpeg", webp: "image/webp" } as const;
+export const PREVIEW_FORMATS = ["png", "jpg", "webp"] as const;
+export const PREVIEW_CONTENT_TYPES = { png: "image/png", jpg: "image/jpeg", webp: "image/webp" } as const;
 
 export const previewInput = z.strictObject({
   documentId: z.uuid(),
   pages: z.array(z.number().int().min(1).max(100_000)).min(1).max(50).default([1]).describe("1-based page numbers"),
   width: z.number().int().min(16).max(4096).optional().describe("default 1024 when neither width nor height is given"),
   height: z.number().int().min(16).max(4096).optional(),
-  format: z.enum(FORMATS).default("png"),
+  format: z.enum(PREVIEW_FORMATS).default("png"),
   quality: z.number().int().min(1).max(100).default(85).describe("jpg and webp"),
 });
 type PreviewInput = z.infer<typeof previewInput>;
@@ -76,8 +75,8 @@ export function documentPreview(deps: MediaDeps): Processor<PreviewInput, Previe
           }
           ctx.logLine(`page ${page}: ${dims.width}×${dims.height}`);
           made.push({ page, ...dims });
-          const media = await deps.ffmpeg.probe(out, { format: demuxerFor(CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
-          outputs.push({ file: out, role: "PREVIEW", label: `page-${page}`, filename: path.basename(out), contentType: CONTENT_TYPES[input.format], kind: "IMAGE", media });
+          const media = await deps.ffmpeg.probe(out, { format: demuxerFor(PREVIEW_CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
+          outputs.push({ file: out, role: "PREVIEW", label: `page-${page}`, filename: path.basename(out), contentType: PREVIEW_CONTENT_TYPES[input.format], kind: "IMAGE", media });
           stages.update((i + 1) / pages.length);
         }
 
@@ -90,17 +89,13 @@ export function documentPreview(deps: MediaDeps): Processor<PreviewInput, Previe
 }
 
 /** An image document's preview: ffmpeg scales it (aspect kept) and writes the format asked. */
-async function scaleImage(
+export async function scaleImage(
   deps: MediaDeps, ctx: JobContext, stages: Stages, source: AssetRow, local: string, out: string,
-  size: { width?: number; height?: number }, input: PreviewInput,
+  size: { width?: number; height?: number }, input: Pick<PreviewInput, "format" | "quality">,
 ): Promise<{ width: number; height: number }> {
   const format = demuxerFor(source.content_type);
   if (!format) throw new JobError("INVALID_INPUT", `Cannot preview a ${source.content_type} document.`);
-  const src = await deps.ffmpeg.probe(local, { format, signal: ctx.signal }).catch(() => null);
-  if (!src?.video) throw new JobError("DOCUMENT_CORRUPTED", "The image could not be read.");
-  if (src.video.width * src.video.height > MAX_IMAGE_PIXELS) {
-    throw new JobError("DOCUMENT_TOO_LARGE", `The image is ${src.video.width}×${src.video.height}; the largest accepted is ${MAX_IMAGE_PIXELS / 1e6} megapixels.`);
-  }
+  await imageDimensions(local);
   const encoder = encoderFor(IMAGE_ENCODERS, input.format, deps.ffmpeg.capabilities);
   if (!encoder) throw new JobError("INVALID_INPUT", `This server cannot write ${input.format} previews.`);
   const scale = size.width && size.height
@@ -111,7 +106,7 @@ async function scaleImage(
     inputs: [{ path: local, format }],
     outputs: [{ path: out, args: ["-map", "0:v:0", "-vf", scale, "-frames:v", "1", "-c:v", encoder, ...quality, "-f", "image2", "-update", "1"] }],
   }, { durationSec: null, maxOutputBytes: deps.assets.limits.documentBytes });
-  const info = await deps.ffmpeg.probe(out, { format: demuxerFor(CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
+  const info = await deps.ffmpeg.probe(out, { format: demuxerFor(PREVIEW_CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
   if (!info.video) throw new JobError("DOCUMENT_CORRUPTED", "The image could not be decoded.");
   return { width: info.video.width, height: info.video.height };
 }

@@ -3,7 +3,7 @@
 // never trusted: a text file called video.mp4 is a text file.
 import { fileTypeFromBuffer } from "file-type";
 
-export type AssetKind = "VIDEO" | "AUDIO" | "IMAGE" | "PDF" | "CAPTIONS";
+export type AssetKind = "VIDEO" | "AUDIO" | "IMAGE" | "PDF" | "CAPTIONS" | "TEXT";
 export type Sniffed = { kind: AssetKind; contentType: string; ext: string };
 
 /** Bytes to read before deciding; file-type needs at most 4,100 for the formats we allow. */

@@ -8,7 +8,7 @@ describe("configuration: storage, limits, outbound URLs", () => {
     const c = loadConfig({ SPOOL_DATA_DIR: "/tmp/spool-x" });
     expect(c.storage).toEqual({ kind: "local", root: path.join("/tmp/spool-x", "files") });
     expect(c.outbound).toEqual({ allowCidrs: [], allowedPorts: [80, 443], timeoutMs: 1_800_000 });
-    expect(c.limits).toEqual({ videoBytes: 5 * 1024 ** 3, documentBytes: 200 * 1024 ** 2, multipartBytes: 100 * 1024 ** 2, videoSeconds: 4 * 3600 });
+    expect(c.limits).toEqual({ videoBytes: 5 * 1024 ** 3, documentBytes: 200 * 1024 ** 2, multipartBytes: 100 * 1024 ** 2, videoSeconds: 4 * 3600, documentPages: 5000, ocrPages: 1000 });
     expect(c.uploadExpiryMs).toBe(24 * 3_600_000);
     expect(c.publicUrl).toBeUndefined();
   });

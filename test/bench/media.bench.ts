@@ -75,7 +75,7 @@ async function main() {
     const storage = createStorage({ kind: "local", root: path.join(work, "files") });
     const assets: AssetServices = {
       storage, log, outbound: defaultOutboundPolicy, filesSecret: "bench-secret-bench-secret-bench-secret",
-      limits: { videoBytes: 20 * 1024 ** 3, documentBytes: 1024 ** 3, multipartBytes: 1024 ** 2, videoSeconds: 24 * 3600 },
+      limits: { videoBytes: 20 * 1024 ** 3, documentBytes: 1024 ** 3, multipartBytes: 1024 ** 2, videoSeconds: 24 * 3600, documentPages: 5000, ocrPages: 1000 },
     };
     const registry = createRegistry({ assets, pool: db.pool, ffmpeg });
     const engine = new Engine({ pool: db.pool, registry, log, concurrency: 1, pollMs: 50 });

@@ -15,6 +15,7 @@ import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
 import type { AssetServices } from "../../src/services/assets.ts";
 import type { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import type { OcrPool } from "../../src/tools/ocr.ts";
 import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";
 import { createStorage, type Storage } from "../../src/tools/storage/storage.ts";
 import { createOrg, log, type TestDb } from "../helpers.ts";
@@ -33,6 +34,8 @@ export type TestApiOptions = {
   uploadExpiryMs?: number;
   /** Registers the media processors with this ffmpeg. */
   ffmpeg?: Ffmpeg;
+  /** With ffmpeg, also registers the document processors that OCR (the caller closes the pool). */
+  ocr?: OcrPool;
 };
 
 export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
@@ -40,12 +43,12 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
   const storage = opts.storage ?? createStorage({ kind: "local", root: path.join(dataDir, "files") });
   const assets: AssetServices = {
     storage,
-    limits: { videoBytes: 50 * 1024 * 1024, documentBytes: 20 * 1024 * 1024, multipartBytes: 10 * 1024 * 1024, videoSeconds: 3600, ...opts.limits },
+    limits: { videoBytes: 50 * 1024 * 1024, documentBytes: 20 * 1024 * 1024, multipartBytes: 10 * 1024 * 1024, videoSeconds: 3600, documentPages: 5000, ocrPages: 1000, ...opts.limits },
     outbound: { ...defaultOutboundPolicy, ...opts.outbound },
     filesSecret: TEST_FILES_SECRET,
     log,
   };
-  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg: opts.ffmpeg });
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg: opts.ffmpeg, ocr: opts.ocr });
   const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
   await live?.start();
   const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl };

@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { JobError } from "../../engine/errors.ts";
-import { inTransaction } from "../../engine/queryable.ts";
+import { inTransaction, type Queryable } from "../../engine/queryable.ts";
 import type { Job } from "../../engine/types.ts";
 import { assetKey, deleteFiles, insertAsset, packageKey, type AssetRow } from "../../services/assets.ts";
 import type { AssetKind } from "../../tools/sniff.ts";
@@ -18,7 +18,7 @@ type Common = { role: string; label?: string | null; filename: string; contentTy
 /** One file, or a package: a folder whose `entry` (master.m3u8, manifest.mpd) is what players open. */
 export type Output = Common & ({ file: string } | { dir: string; entry: string });
 
-async function sha256Of(file: string): Promise<string> {
+export async function sha256Of(file: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest("hex");
@@ -56,6 +56,15 @@ async function upload(deps: MediaDeps, job: Job, out: Output, signal: AbortSigna
   return { assetId, key: packageKey(job.organizationId, assetId, out.entry), size, sha256: await sha256Of(path.join(out.dir, out.entry)), keys };
 }
 
+/**
+ * Locks the job row and checks this attempt still owns it: writes made in the same transaction
+ * cannot land for an attempt that was cancelled or reclaimed meanwhile.
+ */
+export async function fenceAttempt(tx: Queryable, job: Job, attempt: number): Promise<void> {
+  const fence = await tx.query(`select 1 from jobs where id = $1 and attempts = $2 and status = 'RUNNING' for update`, [job.id, attempt]);
+  if (!fence.rowCount) throw new JobError("LEASE_LOST", "This attempt no longer owns the job (cancelled or reclaimed).");
+}
+
 /** Whose outputs: a Video or a Document (the shape of services/items.ts ownerOf). */
 export type OutputOwner = { videoId: string } | { documentId: string };
 
@@ -69,8 +78,7 @@ export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, o
       uploaded.push(await upload(deps, job, out, signal));
     }
     const { rows, oldKeys } = await inTransaction(deps.pool, async (tx) => {
-      const fence = await tx.query(`select 1 from jobs where id = $1 and attempts = $2 and status = 'RUNNING' for update`, [job.id, attempt]);
-      if (!fence.rowCount) throw new JobError("LEASE_LOST", "This attempt no longer owns the job (cancelled or reclaimed).");
+      await fenceAttempt(tx, job, attempt);
       const old = await tx.query<{ key: string }>(`delete from assets where job_id = $1 and organization_id = $2 and origin = 'JOB_OUTPUT' returning key`, [job.id, job.organizationId]);
       const rows: AssetRow[] = [];
       for (const [i, out] of outputs.entries()) {
