@@ -23,7 +23,7 @@ import {
 } from "../tools/pdf.ts";
 import { loadDocument } from "./document-preview.ts";
 import { fenceAttempt, sha256Of } from "./media/outputs.ts";
-import { withWorkDir, type MediaDeps } from "./media/source.ts";
+import { loadImageAsset, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
 /** StampPosition of tools/pdf-worker.ts: a named anchor, or the stamp's top-left in points from the page's top-left. */
@@ -128,17 +128,6 @@ function requirePdf(row: AssetRow, what: string): void {
   if (row.kind !== "PDF") throw new JobError("INVALID_INPUT", `${what} is ${row.content_type}: transform needs a PDF.`);
 }
 
-/** The stamp image: an asset of the job's organization, PNG or JPEG. */
-async function loadImage(deps: MediaDeps, job: Job, assetId: string): Promise<AssetRow> {
-  const { rows } = await deps.pool.query<AssetRow>(`select * from assets where id = $1 and organization_id = $2`, [assetId, job.organizationId]);
-  const image = rows[0];
-  if (!image) throw new JobError("NOT_FOUND", `No Asset ${assetId} in your organization.`);
-  const type = image.content_type.split(";")[0]!.trim();
-  if (image.kind !== "IMAGE" || (type !== "image/png" && type !== "image/jpeg")) {
-    throw new JobError("INVALID_INPUT", `stampImage needs a PNG or JPEG image; Asset ${assetId} is ${type}.`);
-  }
-  return image;
-}
 
 /** Runs fn with a local path for each key (nested withLocalFile: S3 objects are fetched to temp files). */
 function withLocalFiles<T>(storage: Storage, keys: readonly string[], fn: (paths: Map<string, string>) => Promise<T>, signal: AbortSignal): Promise<T> {
@@ -201,7 +190,7 @@ export function documentTransform(deps: MediaDeps): Processor<TransformInput, Tr
             docs.set(id, row);
           }
         } else if (op.op === "stampImage" && !images.has(op.assetId)) {
-          images.set(op.assetId, await loadImage(deps, job, op.assetId));
+          images.set(op.assetId, await loadImageAsset(deps, job, op.assetId, "stampImage"));
         }
       }
       const keys = [...new Set([source.key, ...[...docs.values()].map((d) => d.key), ...[...images.values()].map((i) => i.key)])];

@@ -11,11 +11,10 @@ import path from "node:path";
 import type { z } from "zod";
 import { JobError, SpoolError } from "../engine/errors.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
-import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor, type FfmpegSpec, type MediaInfo } from "../tools/ffmpeg.ts";
 import { encoderFor, VIDEO_ENCODERS, watermarkInput, type VideoCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
-import { loadVideo, MAX_INPUT_PIXELS, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
+import { loadImageAsset, loadVideo, MAX_INPUT_PIXELS, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
 export type WatermarkInput = z.infer<ReturnType<typeof watermarkInput>>;
@@ -109,17 +108,6 @@ export function audioArgs(audio: MediaInfo["audio"], container: Container): stri
   return ["-map", "0:a:0", ...(copy ? ["-c:a", "copy"] : ["-c:a", "aac", "-b:a", "160k"])];
 }
 
-/** The watermark image: an IMAGE asset of the job's organization, PNG or JPEG. */
-async function loadImage(deps: MediaDeps, job: Job, assetId: string): Promise<AssetRow> {
-  const { rows } = await deps.pool.query<AssetRow>(`select * from assets where id = $1 and organization_id = $2`, [assetId, job.organizationId]);
-  const image = rows[0];
-  if (!image) throw new JobError("NOT_FOUND", `No Asset ${assetId} in your organization.`);
-  const type = image.content_type.split(";")[0]!.trim();
-  if (image.kind !== "IMAGE" || (type !== "image/png" && type !== "image/jpeg")) {
-    throw new JobError("INVALID_INPUT", `imageAssetId must be a PNG or JPEG image; Asset ${assetId} is ${type}.`);
-  }
-  return image;
-}
 
 export function videoWatermark(deps: MediaDeps): Processor<WatermarkInput, WatermarkResult> {
   return {
@@ -131,7 +119,7 @@ export function videoWatermark(deps: MediaDeps): Processor<WatermarkInput, Water
     async run(job: Job<WatermarkInput>, ctx: JobContext): Promise<WatermarkResult> {
       const input = job.input;
       const src = await loadVideo(deps.pool, job, input.videoId);
-      const image = input.imageAssetId ? await loadImage(deps, job, input.imageAssetId) : null;
+      const image = input.imageAssetId ? await loadImageAsset(deps, job, input.imageAssetId, "imageAssetId") : null;
       const encoder = encoderFor(VIDEO_ENCODERS, input.videoCodec, deps.ffmpeg.capabilities);
       if (!encoder) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${input.videoCodec}.`);
       const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "encode", weight: 20 }, { name: "store", weight: 1 }]);

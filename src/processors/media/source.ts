@@ -94,3 +94,15 @@ export function requireVideoStream(info: MediaInfo): NonNullable<MediaInfo["vide
   if (!info.video) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source has no video stream (audio only); use audio.transcode for audio.");
   return info.video;
 }
+
+/** An image to draw (a watermark, a stamp): a PNG or JPEG asset of the job's organization. */
+export async function loadImageAsset(deps: Pick<MediaDeps, "pool">, job: Job, assetId: string, field: string): Promise<AssetRow> {
+  const { rows } = await deps.pool.query<AssetRow>(`select * from assets where id = $1 and organization_id = $2`, [assetId, job.organizationId]);
+  const image = rows[0];
+  if (!image) throw new JobError("NOT_FOUND", `No Asset ${assetId} in your organization.`);
+  const type = image.content_type.split(";")[0]!.trim();
+  if (image.kind !== "IMAGE" || (type !== "image/png" && type !== "image/jpeg")) {
+    throw new JobError("INVALID_INPUT", `${field} must be a PNG or JPEG image; Asset ${assetId} is ${type}.`);
+  }
+  return image;
+}
