@@ -16,6 +16,7 @@ import { createGraphQLServer } from "./server.ts";
 import { bootstrapAdminKey } from "./services/api-keys.ts";
 import type { AssetServices } from "./services/assets.ts";
 import { filesSecret } from "./services/files.ts";
+import { webhookSecretsKey } from "./services/webhook-secrets.ts";
 import { Ffmpeg } from "./tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
 import { installedOcrLanguages, OcrPool } from "./tools/ocr.ts";
@@ -68,11 +69,13 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   // One fixed pool of tesseract.js workers per process, started on the first page to OCR (an
   // API-only process never starts one; it needs the registry only to validate inputs).
   const ocr = new OcrPool({ size: config.ocrWorkers });
-  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg, ocr });
+  const secretsKey = await webhookSecretsKey(db.pool, config.webhookSecretsKey);
+  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg, ocr, webhooks: { secretsKey } });
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
   // Subscriptions ride on the same LISTEN connection as the engine's wake-ups.
   const live = config.role === "worker" ? null : new LiveEvents({ listener, pool: db.pool, prisma: db.prisma, log });
-  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined, assets, publicUrl: config.publicUrl };
+  const webhooks = { pool: db.pool, secretsKey, outbound: assets.outbound };
+  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined, assets, publicUrl: config.publicUrl, webhooks };
   const uploads = config.role === "worker" ? null : createUploads({
     deps, assets, pool: db.pool, dataDir: config.dataDir, expiryMs: config.uploadExpiryMs, publicUrl: config.publicUrl,
   });

@@ -31,6 +31,7 @@ const schema = z.object({
   SPOOL_S3_PREFIX: z.string().regex(/^(?!\.{1,2}(\/|$))[A-Za-z0-9._-]+(\/(?!\.{1,2}(\/|$))[A-Za-z0-9._-]+)*$/, "segments of letters, digits, . _ - separated by /; no . or .. segments").optional(),
   SPOOL_PUBLIC_URL: z.url().optional(),
   SPOOL_FILES_SECRET: z.string().min(32).optional(),
+  SPOOL_WEBHOOK_SECRETS_KEY: z.string().min(32).optional(),
   SPOOL_MAX_VIDEO_BYTES: intFrom(1).default(5 * 1024 ** 3),
   SPOOL_MAX_DOCUMENT_BYTES: intFrom(1).default(200 * 1024 ** 2),
   SPOOL_MAX_MULTIPART_BYTES: intFrom(1).default(100 * 1024 ** 2),
@@ -65,6 +66,8 @@ export type Config = {
   /** Base of the URLs Spool hands out (/files, /uploads); unset → the request's own origin. */
   publicUrl: string | undefined;
   filesSecret: string | undefined;
+  /** Encrypts webhook signing secrets at rest; unset → generated once and kept in the database. */
+  webhookSecretsKey: string | undefined;
   limits: Limits;
   uploadExpiryMs: number;
   outbound: { allowCidrs: string[]; allowedPorts: number[]; timeoutMs: number };
@@ -123,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { kind: "local", root: path.join(dataDir, "files") },
     publicUrl: e.SPOOL_PUBLIC_URL?.replace(/\/+$/, ""),
     filesSecret: e.SPOOL_FILES_SECRET,
+    webhookSecretsKey: e.SPOOL_WEBHOOK_SECRETS_KEY,
     limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES, videoSeconds: e.SPOOL_MAX_VIDEO_SECONDS,
       documentPages: e.SPOOL_MAX_DOCUMENT_PAGES, ocrPages: e.SPOOL_MAX_OCR_PAGES },
     uploadExpiryMs: e.SPOOL_UPLOAD_EXPIRY_HOURS * 3_600_000,

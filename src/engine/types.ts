@@ -99,6 +99,8 @@ export type Processor<I = unknown, R = unknown> = {
   timeoutMs?: number;
   /** Default maxAttempts for jobs of this type when the submitter does not say. */
   maxAttempts?: number;
+  /** Spool enqueues these itself (webhook.deliver); clients cannot submit them, jobTypes omits them. */
+  internal?: boolean;
   run(job: Job<I>, ctx: JobContext): Promise<R>;
 };
 

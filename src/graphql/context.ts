@@ -8,6 +8,7 @@ import type { LiveEvents } from "../pubsub/job-events.ts";
 import { SpoolError } from "../engine/errors.ts";
 import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";
 import type { AssetServices } from "../services/assets.ts";
+import type { WebhookDeps } from "../services/webhooks.ts";
 
 export type Deps = {
   pool: pg.Pool;
@@ -20,6 +21,8 @@ export type Deps = {
   assets?: AssetServices;
   /** SPOOL_PUBLIC_URL: where clients reach Spool, for the URLs it hands out. */
   publicUrl?: string;
+  /** Webhook endpoint management (the secrets key); absent → webhook operations answer UNAVAILABLE. */
+  webhooks?: WebhookDeps;
 };
 
 export type Context = Deps & {
@@ -32,6 +35,11 @@ export type Context = Deps & {
 export function assetsOf(ctx: Context): AssetServices {
   if (!ctx.assets) throw new SpoolError("UNAVAILABLE", "File storage is not configured on this server.");
   return ctx.assets;
+}
+
+export function webhooksOf(ctx: Context): WebhookDeps {
+  if (!ctx.webhooks) throw new SpoolError("UNAVAILABLE", "Webhooks are not configured on this server.");
+  return ctx.webhooks;
 }
 
 /** `Authorization: Bearer <key>` or `X-API-Key: <key>`; on WebSocket, the same in connection_init. */

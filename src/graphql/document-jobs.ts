@@ -9,6 +9,7 @@ import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import { given } from "./given.ts";
 import { idOf } from "./ids.ts";
+import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
 
 export type DocumentJobPayload = { jobId: string; documentId: string };
 type DocumentProperties = Partial<PdfInfo["metadata"]>;
@@ -32,6 +33,7 @@ export function addDocumentJobTypes(builder: Builder) {
       format: t.field({ type: PreviewFormat, required: false }),
       quality: t.int({ required: false, description: "1..100, for JPG and WEBP." }),
       idempotencyKey: t.string({ required: false }),
+      webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
     }),
   });
   const Payload = builder.objectRef<DocumentJobPayload>("DocumentJobPayload").implement({
@@ -141,6 +143,7 @@ export function addDocumentJobTypes(builder: Builder) {
       previewWidth: t.int({ required: false, description: "Pixels, default 1024." }),
       previewFormat: t.field({ type: PreviewFormat, required: false }),
       idempotencyKey: t.string({ required: false }),
+      webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
     }),
   });
   const ExtractInput = builder.inputType("ExtractDocumentTextInput", {
@@ -149,6 +152,7 @@ export function addDocumentJobTypes(builder: Builder) {
       ocrEnabled: t.boolean({ required: false, description: OCR_ENABLED }),
       language: t.string({ required: false, description: "Tesseract language code (default eng)." }),
       idempotencyKey: t.string({ required: false }),
+      webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
     }),
   });
 
@@ -161,7 +165,7 @@ export function addDocumentJobTypes(builder: Builder) {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.process", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined,
+          kind: "document", type: "document.process", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: given({
             outputs: input.outputs, ocr: ocrOf(input.ocrEnabled), language: input.language, extractImages: input.extractImages,
             preserveFormatting: input.preserveFormatting, previewPages: input.previewPages, previewWidth: input.previewWidth, previewFormat: input.previewFormat,
@@ -178,7 +182,7 @@ export function addDocumentJobTypes(builder: Builder) {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.extractText", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined,
+          kind: "document", type: "document.extractText", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: given({ ocr: ocrOf(input.ocrEnabled), language: input.language }),
         });
         return { jobId: job.id, documentId };
@@ -192,7 +196,7 @@ export function addDocumentJobTypes(builder: Builder) {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.preview", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined,
+          kind: "document", type: "document.preview", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: given({ pages: input.pages, width: input.width, height: input.height, format: input.format, quality: input.quality }),
         });
         return { jobId: job.id, documentId };

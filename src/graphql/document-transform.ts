@@ -11,6 +11,7 @@ import { requireScope } from "./context.ts";
 import type { addDocumentJobTypes } from "./document-jobs.ts";
 import { given } from "./given.ts";
 import { idOf } from "./ids.ts";
+import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
 
 type Refs = Pick<ReturnType<typeof addDocumentJobTypes>, "DocumentJobPayload">;
 
@@ -127,6 +128,7 @@ export function addDocumentTransform(builder: Builder, refs: Refs) {
       title: t.string({ required: false, description: "The new Document's title (1 to 300 characters); default: the source's title + \" (transformed)\". After a split each part adds \" (part i)\"." }),
       tags: t.stringList({ required: false, description: "Tags of the new Documents." }),
       idempotencyKey: t.string({ required: false, description: "Submitting again with the same key returns the first job." }),
+      webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
     }),
   });
 
@@ -185,7 +187,7 @@ export function addDocumentTransform(builder: Builder, refs: Refs) {
         const documentId = idOf("Document", input.documentId);
         const operations = (input.operations as Op[]).map(operationOf);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.transform", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined,
+          kind: "document", type: "document.transform", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: given({ operations, title: input.title, tags: input.tags }),
         });
         return { jobId: job.id, documentId };

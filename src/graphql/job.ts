@@ -6,9 +6,18 @@ import { z } from "zod";
 import { SpoolError } from "../engine/errors.ts";
 import { JOB_PRIORITIES, JOB_STATUSES } from "../engine/types.ts";
 import * as jobs from "../services/jobs.ts";
+import type { JobWebhook } from "../services/jobs.ts";
 import { MAX_PAGE, type Builder } from "./builder.ts";
-import { requireScope, type Context } from "./context.ts";
+import { requireScope, webhooksOf, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
+
+/** The description of every job-submitting input's webhookUrl. */
+export const JOB_WEBHOOK_URL = "Also send this job's events (job.*) to this URL, signed with the organization's job webhook secret (rotateJobWebhookSecret).";
+
+/** The `webhook` option of submitJob / submitItemJob for an input's webhookUrl (none when not given). */
+export function jobWebhookOption(ctx: Context, url: string | null | undefined): { webhook?: JobWebhook } {
+  return url != null ? { webhook: { url, outbound: webhooksOf(ctx).outbound } } : {};
+}
 
 /** A job id as clients send it: the global id (Relay) or the raw UUID. */
 export function jobIdFrom(id: string): string {
@@ -221,7 +230,7 @@ export function addJobTypes(builder: Builder) {
       description: "What this server can run, each with the JSON Schema of its input.",
       resolve: (_root, _args, ctx) => {
         requireScope(ctx, "jobs:read");
-        return ctx.registry.list().map((p) => ({
+        return ctx.registry.list().filter((p) => !p.internal).map((p) => ({
           type: p.type,
           description: p.description,
           inputSchema: z.toJSONSchema(p.input, { io: "input", unrepresentable: "any" }),
@@ -246,6 +255,7 @@ export function addJobTypes(builder: Builder) {
       type: t.string({ required: true }),
       input: t.field({ type: "JSON", required: true, description: "Validated against the type's inputSchema (see jobTypes)." }),
       idempotencyKey: t.string({ required: false, description: "The same key and input return the same job; the same key with another input is a CONFLICT." }),
+      webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
       ...jobOptionFields(t),
     }),
   });
@@ -303,6 +313,7 @@ export function addJobTypes(builder: Builder) {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const { job, created } = await jobs.submitJob(ctx.pool, ctx.registry, organizationId, {
           type: input.type, input: input.input, idempotencyKey: input.idempotencyKey ?? undefined, ...options(input),
+          ...jobWebhookOption(ctx, input.webhookUrl),
         });
         return { jobId: job.id, created };
       },

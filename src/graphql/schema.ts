@@ -10,6 +10,7 @@ import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
 import { addOrganizationTypes } from "./organization.ts";
 import { addSubscriptionTypes } from "./subscriptions.ts";
+import { addWebhookTypes } from "./webhooks.ts";
 
 export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
@@ -22,6 +23,7 @@ export function buildSchema(): GraphQLSchema {
   const documentRefs = addDocumentJobTypes(builder);
   addDocumentTransform(builder, documentRefs);
   addSubscriptionTypes(builder, jobRefs);
+  addWebhookTypes(builder);
   return builder.toSchema();
 }
 

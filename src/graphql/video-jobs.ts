@@ -8,6 +8,7 @@ import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import { given } from "./given.ts";
 import { idOf } from "./ids.ts";
+import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
 
 /** GraphQL enum values are SCREAMING_CASE; job inputs use lowercase names. */
 function lowerEnum<const T extends readonly string[]>(builder: Builder, name: string, values: T, description?: string) {
@@ -34,6 +35,7 @@ export function addVideoJobTypes(builder: Builder) {
     videoId: t.id({ required: true }),
     priority: t.field({ type: Priority, required: false }),
     idempotencyKey: t.string({ required: false, description: "Submitting again with the same key returns the first job." }),
+    webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
   });
 
   const inputs = {
@@ -158,12 +160,12 @@ export function addVideoJobTypes(builder: Builder) {
       args: { input: t.arg({ type: inputs[type as VideoJobType] as never, required: true }) },
       resolve: async (_r, args, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:write");
-        const { videoId, priority, idempotencyKey, ...rest } = given(args.input as Record<string, unknown>) as Record<string, unknown> & { videoId: string; priority?: string; idempotencyKey?: string };
+        const { videoId, priority, idempotencyKey, webhookUrl, ...rest } = given(args.input as Record<string, unknown>) as Record<string, unknown> & { videoId: string; priority?: string; idempotencyKey?: string; webhookUrl?: string };
         const id = idOf("Video", videoId);
         if (typeof rest.imageAssetId === "string") rest.imageAssetId = idOf("Asset", rest.imageAssetId);
         const job = await submitVideoJob(ctx.pool, ctx.registry, organizationId, {
           type: type as VideoJobType, videoId: id, input: rest,
-          priority: priority as never, idempotencyKey,
+          priority: priority as never, idempotencyKey, ...jobWebhookOption(ctx, webhookUrl),
         });
         return { jobId: job.id, videoId: id };
       },

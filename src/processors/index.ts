@@ -21,13 +21,19 @@ import { videoTranscode } from "./video-transcode.ts";
 import { videoWatermark } from "./video-watermark.ts";
 import { ProcessorRegistry } from "./registry.ts";
 import { systemCleanup } from "./system-cleanup.ts";
+import { webhookDeliver, type WebhookDeliverDeps } from "./webhook-deliver.ts";
 
-export type ProcessorDeps = { assets: AssetServices; pool: pg.Pool; ffmpeg?: Ffmpeg; ocr?: OcrPool };
+export type ProcessorDeps = {
+  assets: AssetServices; pool: pg.Pool; ffmpeg?: Ffmpeg; ocr?: OcrPool;
+  /** Registers webhook.deliver (signing key, clock for tests). */
+  webhooks?: Omit<WebhookDeliverDeps, "pool" | "outbound">;
+};
 
 export function createRegistry(deps?: ProcessorDeps): ProcessorRegistry {
   const registry = new ProcessorRegistry().register(systemCleanup(deps?.assets));
   if (!deps) return registry;
   registry.register(assetIngest(deps.assets, deps.pool));
+  if (deps.webhooks) registry.register(webhookDeliver({ ...deps.webhooks, pool: deps.pool, outbound: deps.assets.outbound }));
   if (deps.ffmpeg) {
     const media = { assets: deps.assets, pool: deps.pool, ffmpeg: deps.ffmpeg };
     for (const make of MEDIA_PROCESSORS) registry.register(make(media));

@@ -3,7 +3,8 @@
 // organization's orphaned files (stored files no asset row names: left by a crash between
 // writing a file and committing its row, or by a failed delete). A job like any other, so
 // it can be scheduled with runAt, watched, cancelled between batches. dryRun reports what
-// it would delete and deletes nothing.
+// it would delete and deletes nothing. Webhook messages older than the cutoff whose
+// deliveries are all finished go too (with their deliveries and attempts).
 import { z } from "zod";
 import { JobError } from "../engine/errors.ts";
 import * as sql from "../engine/sql.ts";
@@ -18,12 +19,16 @@ const input = z.object({
   orphanGraceSeconds: z.number().int().min(0).max(30 * 24 * 3600).default(3600),
 });
 
-export type CleanupResult = { dryRun: boolean; cutoff: string; jobs: number; events: number; orphanFiles: number | null };
+export type CleanupResult = { dryRun: boolean; cutoff: string; jobs: number; events: number; webhookMessages: number; orphanFiles: number | null };
+
+/** Finished webhook messages (no PENDING delivery) created before $2, of organization $1. */
+const OLD_WEBHOOK_MESSAGES = `from webhook_messages m where m.organization_id = $1 and m.created_at < $2
+  and not exists (select 1 from webhook_deliveries d where d.message_id = m.id and d.status = 'PENDING')`;
 
 export function systemCleanup(assets?: AssetServices): Processor<z.infer<typeof input>, CleanupResult> {
   return {
     type: "system.cleanup",
-    description: "Delete finished jobs (and their children and events) older than maxAgeSeconds, then orphaned stored files; dryRun reports the counts only.",
+    description: "Delete finished jobs (and their children and events) and finished webhook messages older than maxAgeSeconds, then orphaned stored files; dryRun reports the counts only.",
     input,
     maxAttempts: 3,
     timeoutMs: 60 * 60_000,
@@ -34,7 +39,8 @@ export function systemCleanup(assets?: AssetServices): Processor<z.infer<typeof 
       if (job.input.dryRun) {
         await ctx.stage("count");
         const orphans = await sweepFiles(true);
-        return { dryRun: true, cutoff: cutoff.toISOString(), jobs: planned.jobs, events: planned.events, orphanFiles: orphans };
+        const messages = (await ctx.db.query(`select count(*)::int as n ${OLD_WEBHOOK_MESSAGES}`, [job.organizationId, cutoff])).rows[0].n;
+        return { dryRun: true, cutoff: cutoff.toISOString(), jobs: planned.jobs, events: planned.events, webhookMessages: messages, orphanFiles: orphans };
       }
       await ctx.stage("delete");
       let jobs = 0;
@@ -48,10 +54,12 @@ export function systemCleanup(assets?: AssetServices): Processor<z.infer<typeof 
         ctx.progress(planned.jobs > 0 ? Math.min(1, jobs / planned.jobs) : 1);
       }
       ctx.logLine(`deleted ${jobs} jobs and ${events} events finished before ${cutoff.toISOString()}`);
+      const webhookMessages = (await ctx.db.query(`delete from webhook_messages where id in (select m.id ${OLD_WEBHOOK_MESSAGES})`, [job.organizationId, cutoff])).rowCount ?? 0;
+      if (webhookMessages) ctx.logLine(`deleted ${webhookMessages} delivered webhook messages`);
       await ctx.stage("files");
       const orphanFiles = await sweepFiles(false);
       if (orphanFiles) ctx.logLine(`deleted ${orphanFiles} orphaned files`);
-      return { dryRun: false, cutoff: cutoff.toISOString(), jobs, events, orphanFiles };
+      return { dryRun: false, cutoff: cutoff.toISOString(), jobs, events, webhookMessages, orphanFiles };
 
       async function sweepFiles(dryRun: boolean): Promise<number | null> {
         if (!assets) return null;

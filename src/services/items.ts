@@ -13,6 +13,7 @@ import type { Job } from "../engine/types.ts";
 import type { ProcessorRegistry } from "../processors/registry.ts";
 import { checkUrl } from "../tools/http.ts";
 import { acceptedKinds, deleteFiles, getAsset, ingest, insertAsset, unsupported, type AssetServices } from "./assets.ts";
+import { attachJobWebhook, type JobWebhook } from "./jobs.ts";
 
 export type ItemKind = "video" | "document";
 
@@ -167,7 +168,7 @@ export async function deleteItem(assets: AssetServices, pool: pg.Pool, kind: Ite
  */
 export async function submitItemJob(
   pool: pg.Pool, registry: ProcessorRegistry, organizationId: string,
-  req: { kind: ItemKind; type: string; itemId: string; input: Record<string, unknown> } & Pick<EnqueueOptions, "priority" | "idempotencyKey" | "metadata">,
+  req: { kind: ItemKind; type: string; itemId: string; input: Record<string, unknown>; webhook?: JobWebhook } & Pick<EnqueueOptions, "priority" | "idempotencyKey" | "metadata">,
 ): Promise<Job> {
   if (!registry.get(req.type)) throw new SpoolError("UNAVAILABLE", `This server does not run ${req.type} jobs.`);
   const idField = `${req.kind}Id`;
@@ -176,12 +177,13 @@ export async function submitItemJob(
     if (!item.rowCount) throw notFound(req.kind, req.itemId);
     const src = await tx.query(`select 1 from assets where ${OWNER[req.kind]} = $1 and role = 'SOURCE'`, [req.itemId]);
     if (!src.rowCount) throw new SpoolError("CONFLICT", `The ${NOUN[req.kind]} has no source yet (status PENDING or FAILED); wait until it is READY.`);
-    const { job } = await enqueue(tx, registry, {
+    const { job, created } = await enqueue(tx, registry, {
       organizationId, type: req.type, input: { ...req.input, [idField]: req.itemId },
       ...(req.priority ? { priority: req.priority } : {}),
       ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
       metadata: { ...req.metadata, [idField]: req.itemId },
     });
+    if (req.webhook && created) await attachJobWebhook(tx, organizationId, job.id, req.webhook);
     return job;
   });
 }

@@ -9,6 +9,8 @@ import { toJob } from "../engine/rows.ts";
 import * as sql from "../engine/sql.ts";
 import type { Job } from "../engine/types.ts";
 import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { OutboundPolicy } from "../tools/http.ts";
+import { jobWebhookEndpoint } from "./webhooks.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -30,15 +32,42 @@ export async function getJob(pool: pg.Pool, organizationId: string, id: string):
  */
 export function submitJob(
   pool: pg.Pool, registry: ProcessorRegistry, organizationId: string,
-  req: EnqueueOptions & { type: string; input: unknown },
+  req: EnqueueOptions & { type: string; input: unknown; webhook?: JobWebhook },
 ): Promise<EnqueueResult> {
-  return enqueue(pool, registry, { ...req, organizationId });
+  const { webhook, ...rest } = req;
+  refuseInternal(registry, [req.type]);
+  if (!webhook) return enqueue(pool, registry, { ...rest, organizationId });
+  return inTransaction(pool, async (tx) => {
+    const result = await enqueue(tx, registry, { ...rest, organizationId });
+    if (result.created) await attachJobWebhook(tx, organizationId, result.job.id, webhook);
+    return result;
+  });
+}
+
+/** A job's own webhookUrl, with the outbound policy its address is checked against. */
+export type JobWebhook = { url: string; outbound: OutboundPolicy };
+
+/**
+ * Points a just-inserted job at the JOB endpoint of its webhookUrl, in the submitting
+ * transaction; the job's events (job.created included: the webhook trigger runs at commit)
+ * then go there as well.
+ */
+export async function attachJobWebhook(tx: pg.PoolClient, organizationId: string, jobId: string, webhook: JobWebhook): Promise<void> {
+  const endpointId = await jobWebhookEndpoint(tx, webhook.outbound, organizationId, webhook.url);
+  await tx.query(`update jobs set webhook_endpoint_id = $2 where id = $1 and organization_id = $3`, [jobId, endpointId, organizationId]);
 }
 
 export function submitBatch(
   pool: pg.Pool, registry: ProcessorRegistry, organizationId: string, req: Omit<BatchRequest, "organizationId">,
 ): Promise<EnqueueResult & { children: Job[] }> {
+  refuseInternal(registry, req.jobs.map((j) => j.type));
   return inTransaction(pool, (tx) => enqueueBatch(tx, registry, { ...req, organizationId }));
+}
+
+/** Job types Spool enqueues itself (processor.internal) are not for clients to submit. */
+function refuseInternal(registry: ProcessorRegistry, types: string[]): void {
+  const internal = types.find((t) => registry.get(t)?.internal);
+  if (internal) throw new SpoolError("INVALID_INPUT", `${internal} jobs are enqueued by Spool itself and cannot be submitted.`);
 }
 
 /**

@@ -16,6 +16,7 @@ import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts
 import type { AssetServices } from "../../src/services/assets.ts";
 import type { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import type { OcrPool } from "../../src/tools/ocr.ts";
+import type { WebhookDeps } from "../../src/services/webhooks.ts";
 import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";
 import { createStorage, type Storage } from "../../src/tools/storage/storage.ts";
 import { createOrg, log, type TestDb } from "../helpers.ts";
@@ -36,7 +37,11 @@ export type TestApiOptions = {
   ffmpeg?: Ffmpeg;
   /** With ffmpeg, also registers the document processors that OCR (the caller closes the pool). */
   ocr?: OcrPool;
+  /** Webhooks: management through the API and webhook.deliver (clock and randomness for schedule tests). */
+  webhooks?: { now?: () => Date; random?: () => number };
 };
+
+export const TEST_WEBHOOK_SECRETS_KEY = Buffer.alloc(32, 7);
 
 export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "spool-api-"));
@@ -48,10 +53,13 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
     filesSecret: TEST_FILES_SECRET,
     log,
   };
-  const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg: opts.ffmpeg, ocr: opts.ocr });
+  const webhooks: WebhookDeps = { pool: db.pool, secretsKey: TEST_WEBHOOK_SECRETS_KEY, outbound: assets.outbound };
+  const registry = opts.registry ?? createRegistry({
+    assets, pool: db.pool, ffmpeg: opts.ffmpeg, ocr: opts.ocr, webhooks: { secretsKey: TEST_WEBHOOK_SECRETS_KEY, ...opts.webhooks },
+  });
   const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
   await live?.start();
-  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl };
+  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl, webhooks };
   const uploads = createUploads({
     deps, assets, pool: db.pool, dataDir,
     expiryMs: opts.uploadExpiryMs ?? 3_600_000, publicUrl: opts.publicUrl,
@@ -122,5 +130,5 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { ...api, close, live, registry, assets, storage, uploads, dataDir, gql, gqlUpload, keyFor, tenant, listen };
+  return { ...api, close, live, registry, assets, webhooks, storage, uploads, dataDir, gql, gqlUpload, keyFor, tenant, listen };
 }
