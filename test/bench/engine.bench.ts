@@ -13,7 +13,8 @@
 // system closed before the counters are read so their statistics are flushed.
 //
 // Flags: --jobs N (20000), --latency-samples N (1000), --systems spool,graphile,pgboss,
-// --pgboss-drain-seconds S (20: pg-boss's defaults fetch 1 job per 2 s poll).
+// --pgboss-drain-seconds S (20: pg-boss's defaults fetch 1 job per 2 s poll),
+// --no-webhook-trigger (Spool without its webhook outbox trigger, to measure what it costs).
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -40,7 +41,7 @@ import { runBench } from "./run.ts";
 // Options
 
 function parseArgs(argv: string[]) {
-  const out = { jobs: 20_000, latencySamples: 1_000, systems: ["spool", "graphile", "pgboss"], pgbossDrainSeconds: 20 };
+  const out = { jobs: 20_000, latencySamples: 1_000, systems: ["spool", "graphile", "pgboss"], pgbossDrainSeconds: 20, webhookTrigger: true };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i] ?? "";
@@ -53,7 +54,8 @@ function parseArgs(argv: string[]) {
     else if (flag === "--latency-samples") out.latencySamples = int(flag);
     else if (flag === "--pgboss-drain-seconds") out.pgbossDrainSeconds = int(flag);
     else if (flag === "--systems") out.systems = value().split(",").map((s) => s.trim()).filter(Boolean);
-    else throw new Error(`Unknown flag ${flag}. Flags: --jobs N, --latency-samples N, --systems spool,graphile,pgboss, --pgboss-drain-seconds S`);
+    else if (flag === "--no-webhook-trigger") out.webhookTrigger = false;
+    else throw new Error(`Unknown flag ${flag}. Flags: --jobs N, --latency-samples N, --systems spool,graphile,pgboss, --pgboss-drain-seconds S, --no-webhook-trigger`);
   }
   return out;
 }
@@ -191,6 +193,9 @@ async function benchSpool(label: string, concurrency: number, adminUrl: string, 
   const dbName = "bench_spool";
   const url = await recreateDatabase(adminUrl, dbName);
   await migrate(url);
+  // Every STATUS event runs the webhook outbox trigger (one indexed lookup when the
+  // organization has no endpoint); turning it off shows its cost.
+  if (!args.webhookTrigger) await withClient(url, (c) => c.query("alter table job_events disable trigger job_events_webhooks"));
   const signals = new StartSignals();
   const registry = new ProcessorRegistry().register({
     type: SPOOL_TYPE,
