@@ -132,10 +132,10 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       if (sweepTimer) clearInterval(sweepTimer);
       await graphql?.close();
       await engine?.stop(graceMs);
-      // After the drain: jobs still OCRing have finished or been stopped.
-      await ocr.close();
       await live?.stop();
       await listener.stop();
+      // After the drain: jobs still OCRing have finished or been stopped.
+      await ocr.close();
       await storage.close();
       await db.close();
       await embedded?.stop();
