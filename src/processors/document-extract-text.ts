@@ -6,7 +6,7 @@ import type { Job, JobContext, Processor } from "../engine/types.ts";
 import { loadDocument } from "./document-preview.ts";
 import { ocrLanguage, ocrMode } from "./documents/inputs.ts";
 import { savePages } from "./documents/pages.ts";
-import { readDocument, READ_SHARE, type DocumentDeps, type PageSource } from "./documents/read.ts";
+import { readDocument, READ_SHARE, summaryOf, type DocumentDeps, type PageSource, type ReadSummary } from "./documents/read.ts";
 import { withWorkDir } from "./media/source.ts";
 
 export const extractTextInput = z.strictObject({
@@ -15,15 +15,7 @@ export const extractTextInput = z.strictObject({
   language: ocrLanguage,
 });
 type ExtractTextInput = z.infer<typeof extractTextInput>;
-export type ExtractTextResult = {
-  pageCount: number;
-  wordCount: number;
-  /** ISO 639-3 code detected from the text; null when there is too little text. */
-  language: string | null;
-  ocrPages: number;
-  /** Mean confidence of the OCR pages (0..100); null when no page was OCRed. */
-  confidence: number | null;
-  processingMs: number;
+export type ExtractTextResult = ReadSummary & {
   pages: Array<{ page: number; source: PageSource; confidence: number | null; wordCount: number }>;
 };
 
@@ -43,12 +35,7 @@ export function documentExtractText(deps: DocumentDeps): Processor<ExtractTextIn
         ctx.progress(READ_SHARE);
         await savePages(deps, job, ctx.attempt, documentId, read);
         return {
-          pageCount: read.pageCount,
-          wordCount: read.wordCount,
-          language: read.language,
-          ocrPages: read.ocrPages,
-          confidence: read.confidence,
-          processingMs: read.elapsedMs,
+          ...summaryOf(read),
           // Per-page summary only; the text and boxes are on Document.pages.
           pages: read.pages.slice(0, 1000).map((p) => ({ page: p.page, source: p.source, confidence: p.confidence, wordCount: p.wordCount })),
         };

@@ -14,7 +14,7 @@ import { loadDocument, PREVIEW_CONTENT_TYPES, PREVIEW_FORMATS, scaleImage } from
 import { ocrLanguage, ocrMode } from "./documents/inputs.ts";
 import { analyzeLayout, toHtml, toMarkdown, toText } from "./documents/layout.ts";
 import { savePages } from "./documents/pages.ts";
-import { readDocument, READ_SHARE, type DocumentDeps, type ReadResult } from "./documents/read.ts";
+import { readDocument, READ_SHARE, summaryOf, type DocumentDeps, type ReadResult, type ReadSummary } from "./documents/read.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { withWorkDir } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
@@ -36,13 +36,7 @@ export const processInput = z.strictObject({
   previewFormat: z.enum(PREVIEW_FORMATS).default("png"),
 });
 type ProcessInput = z.infer<typeof processInput>;
-export type ProcessResult = {
-  pageCount: number;
-  wordCount: number;
-  language: string | null;
-  ocrPages: number;
-  confidence: number | null;
-  processingMs: number;
+export type ProcessResult = ReadSummary & {
   outputs: Array<{ role: string; assetId: string; label: string | null }>;
   imagesTruncated: boolean;
 };
@@ -121,12 +115,7 @@ export function documentProcess(deps: DocumentDeps): Processor<ProcessInput, Pro
         await savePages(deps, job, ctx.attempt, input.documentId, read);
         const rows = await storeOutputs(deps, job, ctx.attempt, { documentId: input.documentId }, outputs, ctx.signal);
         return {
-          pageCount: read.pageCount,
-          wordCount: read.wordCount,
-          language: read.language,
-          ocrPages: read.ocrPages,
-          confidence: read.confidence,
-          processingMs: read.elapsedMs,
+          ...summaryOf(read),
           outputs: rows.map((r) => ({ role: r.role!, assetId: r.id, label: r.label })),
           imagesTruncated,
         };

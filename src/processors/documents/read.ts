@@ -49,6 +49,22 @@ export type ReadResult = {
   elapsedMs: number;
 };
 
+/** What a job reports of its read (both document.extractText and document.process). */
+export type ReadSummary = {
+  pageCount: number;
+  wordCount: number;
+  /** ISO 639-3 code detected from the text; null when there is too little text. */
+  language: string | null;
+  ocrPages: number;
+  /** Mean confidence of the OCR pages (0..100); null when no page was OCRed. */
+  confidence: number | null;
+  processingMs: number;
+};
+
+export function summaryOf(read: ReadResult): ReadSummary {
+  return { pageCount: read.pageCount, wordCount: read.wordCount, language: read.language, ocrPages: read.ocrPages, confidence: read.confidence, processingMs: read.elapsedMs };
+}
+
 /** 300 dpi is what Tesseract is tuned for; smaller text loses accuracy fast below it. */
 const OCR_DPI = 300;
 /** OCR input above this is scaled down: Tesseract's memory grows with pixels, not with text. */
