@@ -8,6 +8,8 @@ export type Sniffed = { kind: AssetKind; contentType: string; ext: string };
 
 /** Bytes to read before deciding; file-type needs at most 4,100 for the formats we allow. */
 export const SNIFF_BYTES = 4100;
+/** "II*\0" (little-endian) and "MM\0*" (big-endian) TIFF headers. */
+const TIFF_MAGIC = [[0x49, 0x49, 0x2a, 0x00], [0x4d, 0x4d, 0x00, 0x2a]];
 
 // The allowlist: every type Spool accepts, by detected MIME type. Anything else is refused.
 const KINDS: Record<string, AssetKind> = {
@@ -53,6 +55,9 @@ export async function sniff(head: Uint8Array): Promise<Sniffed | { kind: null; c
     const kind = KINDS[detected.mime];
     return kind ? { kind, contentType: detected.mime, ext: detected.ext } : { kind: null, contentType: detected.mime };
   }
+  // file-type follows a TIFF's first IFD to tell TIFF from camera raw formats; writers that
+  // put the IFD after the pixels (ffmpeg, many scanners) leave it beyond the sniffed head.
+  if (TIFF_MAGIC.some((m) => m.every((b, i) => head[i] === b))) return { kind: "IMAGE", contentType: "image/tiff", ext: "tif" };
   const text = Buffer.from(head).toString("utf8").replace(/^\uFEFF/, "");
   if (/^WEBVTT(?:[ \t\r\n]|$)/.test(text)) return { kind: "CAPTIONS", contentType: "text/vtt", ext: "vtt" };
   if (SRT_CUE.test(text.trimStart())) return { kind: "CAPTIONS", contentType: "application/x-subrip", ext: "srt" };

@@ -1,7 +1,8 @@
 // document.extractText and document.process through their typed mutations, on real pdf.js
 // (child process), real tesseract.js (the OCR pool) and real ffmpeg: text-layer PDFs, scans,
 // mixed documents and image documents; per-page progress; cancellation; bad input.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { PDFDocument, StandardFonts } from "pdf-lib";
@@ -18,6 +19,7 @@ let db: TestDb;
 let api: Api;
 let engine: Engine;
 let ocr: OcrPool;
+let ffmpeg: Ffmpeg;
 let base: string;
 let dir: string;
 let key: string;
@@ -25,7 +27,8 @@ let key: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   ocr = new OcrPool({ size: 2 });
-  api = await createTestApi(db, { ffmpeg: await Ffmpeg.resolve({}), ocr, limits: { documentPages: 40, ocrPages: 6 } });
+  ffmpeg = await Ffmpeg.resolve({});
+  api = await createTestApi(db, { ffmpeg, ocr, limits: { documentPages: 40, ocrPages: 6 } });
   base = (await api.listen()).http.replace(/\/graphql$/, "");
   engine = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 2 });
   key = (await api.tenant()).key;
@@ -44,7 +47,7 @@ const SCAN_2: ScanLine[] = [{ text: "Shipping schedule" }, { text: "Orders leave
 
 async function upload(bytes: Buffer, name: string, k = key): Promise<string> {
   const r = await api.gqlUpload(`mutation($input: CreateDocumentInput!) { createDocument(input: $input) { document { id status } } }`, { input: { file: null } }, { "input.file": { bytes, name } }, k);
-  expect(r.errors).toBeUndefined();
+  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
   return r.data.createDocument.document.id;
 }
 const uploadFile = async (file: string) => upload(await readFile(file), path.basename(file));
@@ -149,6 +152,26 @@ describe("document.extractText", () => {
     expect(await sources(true)).toMatchObject({ ocrPages: 2, sources: ["OCR", "OCR"] });
   });
 
+  it("reads jpg, webp and tiff image documents too (decoded by ffmpeg, not in this process)", async () => {
+    const { createCanvas, loadImage } = await import("@napi-rs/canvas");
+    const png = await renderTextPng("Receipt total 1250", 1000, 160);
+    const image = await loadImage(png);
+    const canvas = createCanvas(1000, 160);
+    canvas.getContext("2d").drawImage(image, 0, 0);
+    // TIFF made by the same ffmpeg binary the jobs use.
+    await writeFile(path.join(dir, "receipt.png"), png);
+    execFileSync(ffmpeg.binaries.ffmpeg, ["-y", "-loglevel", "error", "-i", path.join(dir, "receipt.png"), path.join(dir, "receipt.tiff")]);
+    const formats = [["jpg", await canvas.encode("jpeg", 90)], ["webp", await canvas.encode("webp", 90)], ["tiff", await readFile(path.join(dir, "receipt.tiff"))]] as const;
+    for (const [format, bytes] of formats) {
+      const id = await upload(bytes, `receipt.${format}`);
+      const job = await finish(await submit(EXTRACT, { documentId: id }));
+      expect([format, job.status]).toEqual([format, "SUCCEEDED"]);
+      const d = (await api.gql(PAGES, { id }, key)).data.document;
+      expect([format, d.pages[0].source, d.pages[0].width]).toEqual([format, "OCR", 1000]);
+      expect(d.pages[0].text).toMatch(/Receipt total 1250/);
+    }
+  });
+
   it("OCRs an image document as one page, in pixels", async () => {
     const id = await upload(await renderTextPng("Invoice number 4711", 1000, 160), "invoice.png");
     const job = await finish(await submit(EXTRACT, { documentId: id }));
@@ -171,7 +194,7 @@ describe("document.process", () => {
     ];
     for (const [text, size, y] of lines) page.drawText(text, { x: 72, y, size, font });
     const file = path.join(dir, "release-notes.pdf");
-    await (await import("node:fs/promises")).writeFile(file, await doc.save());
+    await writeFile(file, await doc.save());
     const id = await uploadFile(file);
     const job = await finish(await submit(PROCESS, { documentId: id, outputs: ["MARKDOWN", "HTML", "TEXT"] }));
     expect(job).toMatchObject({ status: "SUCCEEDED", result: { pageCount: 1, ocrPages: 0 } });
@@ -208,7 +231,7 @@ describe("document.process", () => {
     const png = await doc.embedPng(await renderTextPng("logo", 240, 120));
     doc.addPage([612, 792]).drawImage(png, { x: 100, y: 500, width: 240, height: 120 });
     const file = path.join(dir, "with-image.pdf");
-    await (await import("node:fs/promises")).writeFile(file, await doc.save());
+    await writeFile(file, await doc.save());
     const id = await uploadFile(file);
     const job = await finish(await submit(PROCESS, { documentId: id, outputs: ["TEXT"], extractImages: true, ocrEnabled: false }));
     expect(job).toMatchObject({ status: "SUCCEEDED", result: { imagesTruncated: false } });

@@ -43,7 +43,7 @@ it.skipIf(!python)("python3 verifies a real delivery with the README's standard-
   expect(ok.stderr).toBe("");
   expect(ok.stdout.trim()).toBe("job.created");
   const changed = Buffer.from(got!.raw);
-  changed[changed.length - 2] ^= 1;
+  changed[changed.length - 2]! ^= 1;
   expect(runPython(secret, got!.headers, changed).stderr).toMatch(/ValueError: no matching signature/);
   const other = (await createEndpoint(api.webhooks, org.id, { url: `http://127.0.0.1:${rx.port}/other` })).secret;
   expect(runPython(other, got!.headers, got!.raw).stderr).toMatch(/ValueError: no matching signature/);
