@@ -3,7 +3,7 @@
 // later, search highlighting. OCR runs only on pages without a text layer unless asked.
 import { z } from "zod";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
-import { loadDocument } from "./document-preview.ts";
+import { loadDocument } from "./documents/source.ts";
 import { ocrLanguage, ocrMode } from "./documents/inputs.ts";
 import { savePages } from "./documents/pages.ts";
 import { readDocument, READ_SHARE, summaryOf, type DocumentDeps, type PageSource, type ReadSummary } from "./documents/read.ts";

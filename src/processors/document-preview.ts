@@ -10,7 +10,7 @@ import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor } from "../tools/ffmpeg.ts";
 import { openPdfInfo, renderPage } from "../tools/pdf.ts";
 import { IMAGE_ENCODERS, encoderFor } from "./media/inputs.ts";
-import { imageDimensions } from "./documents/read.ts";
+import { imageDimensions, loadDocument } from "./documents/source.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
@@ -29,16 +29,6 @@ export const previewInput = z.strictObject({
 type PreviewInput = z.infer<typeof previewInput>;
 export type PreviewResult = { pageCount: number; previews: Array<{ page: number; assetId: string; width: number; height: number }> };
 
-/** The Document (of the job's organization) and its SOURCE asset. */
-export async function loadDocument(deps: MediaDeps, job: Job, documentId: string): Promise<AssetRow> {
-  const { rows } = await deps.pool.query<AssetRow>(
-    `select a.* from documents d join assets a on a.document_id = d.id and a.role = 'SOURCE'
-     where d.id = $1 and d.organization_id = $2`, [documentId, job.organizationId]);
-  if (rows[0]) return rows[0];
-  const exists = await deps.pool.query(`select 1 from documents where id = $1 and organization_id = $2`, [documentId, job.organizationId]);
-  if (!exists.rowCount) throw new JobError("NOT_FOUND", `No Document ${documentId} in your organization.`);
-  throw new JobError("CONFLICT", "The Document has no source file yet (its download is pending or failed); run the job once it is READY.");
-}
 
 export function documentPreview(deps: MediaDeps): Processor<PreviewInput, PreviewResult> {
   return {

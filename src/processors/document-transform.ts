@@ -21,7 +21,7 @@ import {
   extractPages, mergePdfs, openPdfInfo, rotatePages, setMetadata, stampImage, stampText,
   type PdfRunOptions, type PdfWriteResult,
 } from "../tools/pdf.ts";
-import { loadDocument } from "./document-preview.ts";
+import { loadDocument } from "./documents/source.ts";
 import { fenceAttempt, sha256Of } from "./media/outputs.ts";
 import { loadImageAsset, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
@@ -208,48 +208,43 @@ export function documentTransform(deps: MediaDeps): Processor<TransformInput, Tr
           return { file: out, pageCount: r.pageCount };
         };
 
-        for (const [i, op] of input.operations.entries()) {
-          await stages.enter(names[i]!);
-          const out = path.join(dir, `step-${String(i + 1).padStart(2, "0")}.pdf`);
-          let next: { file: string; pageCount: number };
+        /** One pdf-lib operation (all but split) from `from` to `out`, in the PDF child. */
+        const applyOperation = (op: Exclude<DocumentOperation, { op: "split" }>, from: string, out: string): Promise<PdfWriteResult> => {
           switch (op.op) {
-            case "merge":
-              next = written(await mergePdfs([current, ...op.documentIds.map((id) => local.get(docs.get(id)!.key)!)], out, pdf), out, names[i]!);
-              break;
-            case "extractPages":
-              next = written(await extractPages(current, op.pages, out, pdf), out, names[i]!);
-              break;
-            case "rotate":
-              next = written(await rotatePages(current, op.pages ?? null, op.degrees, out, pdf), out, names[i]!);
-              break;
+            case "merge": return mergePdfs([from, ...op.documentIds.map((id) => local.get(docs.get(id)!.key)!)], out, pdf);
+            case "extractPages": return extractPages(from, op.pages, out, pdf);
+            case "rotate": return rotatePages(from, op.pages ?? null, op.degrees, out, pdf);
             case "stampText": {
               const { op: _op, ...stamp } = op;
-              next = written(await stampText(current, stamp, out, pdf), out, names[i]!);
-              break;
+              return stampText(from, stamp, out, pdf);
             }
             case "stampImage": {
               const { op: _op, assetId, ...stamp } = op;
-              next = written(await stampImage(current, local.get(images.get(assetId)!.key)!, stamp, out, pdf), out, names[i]!);
-              break;
+              return stampImage(from, local.get(images.get(assetId)!.key)!, stamp, out, pdf);
             }
             case "setMetadata": {
               const { op: _op, ...metadata } = op;
-              next = written(await setMetadata(current, metadata, out, pdf), out, names[i]!);
-              break;
-            }
-            case "split": {
-              const count = pageCount ?? (await openPdfInfo(current, pdf)).pageCount;
-              const ranges = splitParts(op, count);
-              parts = [];
-              for (const [k, pagesOf] of ranges.entries()) {
-                const partOut = path.join(dir, `part-${String(k + 1).padStart(3, "0")}.pdf`);
-                const r = written(await extractPages(current, pagesOf, partOut, pdf), partOut, `${names[i]} part ${k + 1}`);
-                parts.push({ ...r, title: `${title} (part ${k + 1})` });
-                stages.update((k + 1) / ranges.length);
-              }
-              continue;
+              return setMetadata(from, metadata, out, pdf);
             }
           }
+        };
+
+        for (const [i, op] of input.operations.entries()) {
+          await stages.enter(names[i]!);
+          const out = path.join(dir, `step-${String(i + 1).padStart(2, "0")}.pdf`);
+          if (op.op === "split") {
+            const count = pageCount ?? (await openPdfInfo(current, pdf)).pageCount;
+            const ranges = splitParts(op, count);
+            parts = [];
+            for (const [k, pagesOf] of ranges.entries()) {
+              const partOut = path.join(dir, `part-${String(k + 1).padStart(3, "0")}.pdf`);
+              const r = written(await extractPages(current, pagesOf, partOut, pdf), partOut, `${names[i]} part ${k + 1}`);
+              parts.push({ ...r, title: `${title} (part ${k + 1})` });
+              stages.update((k + 1) / ranges.length);
+            }
+            continue;
+          }
+          const next = written(await applyOperation(op, current, out), out, names[i]!);
           // The previous step's file is not needed any more (the source is never touched).
           if (current.startsWith(dir + path.sep)) await rm(current, { force: true });
           current = next.file;

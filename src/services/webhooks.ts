@@ -5,6 +5,7 @@
 import type pg from "pg";
 import { SpoolError } from "../engine/errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
+import * as sql from "../engine/sql.ts";
 import { checkUrl, type OutboundPolicy } from "../tools/http.ts";
 import { WEBHOOK_EVENT_TYPES } from "./webhook-events.ts";
 import { encryptSecret, newWebhookSecret } from "./webhook-secrets.ts";
@@ -197,15 +198,14 @@ export async function redeliver(deps: WebhookDeps, organizationId: string, deliv
   });
 }
 
-/** The webhook.deliver job of one attempt (at `runAt`, or now), with its QUEUED event. */
+/**
+ * The webhook.deliver job of one attempt (at `runAt`, or now), inserted with the engine's own
+ * statement (job row and QUEUED event together). Not through enqueue(): it is an internal type
+ * and its input is ours, not a client's.
+ */
 export async function enqueueDeliveryJob(tx: pg.PoolClient | pg.Pool, organizationId: string, deliveryId: string, runAt: Date | null): Promise<string> {
-  const { rows } = await tx.query<{ id: string }>(
-    `with j as (
-       insert into jobs (organization_id, type, input, max_attempts, run_at) values ($1, 'webhook.deliver', jsonb_build_object('deliveryId', $2::uuid), 3, coalesce($3::timestamptz, now()))
-       returning id, organization_id, status
-     ), e as (
-       insert into job_events (organization_id, job_id, kind, data) select organization_id, id, 'STATUS', jsonb_build_object('status', status, 'attempt', 0) from j
-     ) select id from j`,
-    [organizationId, deliveryId, runAt]);
+  const { rows } = await tx.query<{ id: string }>({ name: "spool_insert_job", text: sql.insertJob }, [
+    organizationId, "webhook.deliver", JSON.stringify({ deliveryId }), "NORMAL", 3, runAt, null, "{}", null,
+  ]);
   return rows[0]!.id;
 }

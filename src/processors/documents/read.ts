@@ -8,7 +8,6 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { franc } from "franc-min";
-import { imageSizeFromFile } from "image-size/fromFile";
 import { JobError } from "../../engine/errors.ts";
 import type { JobContext } from "../../engine/types.ts";
 import type { AssetRow } from "../../services/assets.ts";
@@ -17,6 +16,7 @@ import type { OcrPool, OcrResult } from "../../tools/ocr.ts";
 import { extractText, openPdfInfo, renderPages, type PdfInfo, type RenderedPage } from "../../tools/pdf.ts";
 import type { MediaDeps } from "../media/source.ts";
 import { countWords, type LayoutWord } from "./layout.ts";
+import { imageDimensions } from "./source.ts";
 
 export type DocumentDeps = MediaDeps & { ocr: OcrPool };
 /** auto: OCR only the pages without a text layer; always: every page; never: none. */
@@ -69,10 +69,9 @@ export function summaryOf(read: ReadResult): ReadSummary {
 const OCR_DPI = 300;
 /** OCR input above this is scaled down: Tesseract's memory grows with pixels, not with text. */
 const OCR_MAX_PIXELS = 40_000_000;
-/** Images beyond this are refused before decoding. */
-export const MAX_IMAGE_PIXELS = 100_000_000;
 /** A text layer with fewer letters or digits than this counts as absent (a lone page number). */
 const MIN_TEXT_LAYER_CHARS = 3;
+const LANGUAGE_SAMPLE_CHARS = 20_000;
 /** This share of the job's progress is reading; the caller's own stages follow it. */
 export const READ_SHARE = 0.9;
 
@@ -117,8 +116,7 @@ export async function readDocument(
   }
 
   const ocred = pages.filter((p) => p.source === "OCR");
-  const text = pages.map((p) => p.text).join("\n");
-  const language = detectLanguage(text);
+  const language = detectLanguage(pages);
   return {
     pageCount: pages.length,
     properties,
@@ -135,9 +133,15 @@ function hasTextLayer(text: string): boolean {
   return (text.match(/[\p{L}\p{N}]/gu)?.length ?? 0) >= MIN_TEXT_LAYER_CHARS;
 }
 
-function detectLanguage(text: string): string | null {
-  // franc looks at trigrams; a sample from the start is as good as the whole and bounded.
-  const code = franc(text.slice(0, 20_000), { minLength: 20 });
+function detectLanguage(pages: ReadPage[]): string | null {
+  // franc looks at trigrams; a sample from the start is as good as the whole and bounded, so
+  // only the first pages are joined (not all 5,000 of a long document).
+  let sample = "";
+  for (const p of pages) {
+    if (sample.length >= LANGUAGE_SAMPLE_CHARS) break;
+    sample += `${p.text}\n`;
+  }
+  const code = franc(sample.slice(0, LANGUAGE_SAMPLE_CHARS), { minLength: 20 });
   return code === "und" ? null : code;
 }
 
@@ -208,20 +212,6 @@ function abortReason(signal: AbortSignal, fallback: unknown): unknown {
   return signal.reason instanceof Error ? signal.reason : fallback;
 }
 
-/**
- * Width and height from the image's header, without decoding it, refused above
- * MAX_IMAGE_PIXELS: a 60000×60000 PNG of a few bytes must fail here, not in a decoder.
- */
-export async function imageDimensions(file: string): Promise<{ width: number; height: number }> {
-  const size = await imageSizeFromFile(file).catch(() => null);
-  const width = size?.width ?? 0;
-  const height = size?.height ?? 0;
-  if (!(width > 0 && height > 0)) throw new JobError("DOCUMENT_CORRUPTED", "The image could not be read: its header has no valid size.");
-  if (width * height > MAX_IMAGE_PIXELS) {
-    throw new JobError("DOCUMENT_TOO_LARGE", `The image is ${width}×${height}; the largest accepted is ${MAX_IMAGE_PIXELS / 1e6} megapixels.`, { details: { width, height, maxPixels: MAX_IMAGE_PIXELS } });
-  }
-  return { width, height };
-}
 
 /** An image document is one page: ffmpeg decodes it (bounded) to a grey PNG for OCR. */
 async function readImage(
