@@ -81,6 +81,16 @@ function useRequestIdOnUnexpectedErrors(): Plugin<Context> {
   };
 }
 
+/**
+ * Closes a WebSocket whose connection_init is refused with 4403 and a reason that says what
+ * to send; graphql-ws's own close that follows (4403 "Forbidden") is then a no-op.
+ * A close reason holds at most 123 bytes.
+ */
+function refuseConnection(socket: { close(code: number, reason: string): void }, reason: string): false {
+  socket.close(4403, reason);
+  return false;
+}
+
 export function createGraphQLServer(opts: ServerOptions) {
   const ids = new WeakMap<Request, string>();
   const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, live: opts.live, assets: opts.assets, publicUrl: opts.publicUrl, webhooks: opts.webhooks };
@@ -158,12 +168,12 @@ export function createGraphQLServer(opts: ServerOptions) {
   const wsServer = useServer(
     {
       onConnect: async (ctx) => {
+        const key = keyFrom(new Headers(ctx.extra.request.headers as Record<string, string>), ctx.connectionParams);
+        if (!key) return refuseConnection(ctx.extra.socket, `Send an API key in connection_init: { "authorization": "Bearer <key>" }.`);
         try {
-          const key = keyFrom(new Headers(ctx.extra.request.headers as Record<string, string>), ctx.connectionParams);
-          if (!key) return false;
           return (await principalFor(deps, key)) !== null;
         } catch {
-          return false; // closes with 4403 Forbidden
+          return refuseConnection(ctx.extra.socket, `Unknown, malformed or revoked API key; send a valid one in connection_init: { "authorization": "Bearer <key>" }.`);
         }
       },
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
@@ -191,12 +201,23 @@ export function createGraphQLServer(opts: ServerOptions) {
           if ((err as { name?: string }).name === "GraphQLError") return [err as never];
           throw err;
         }
+        // The key is checked again for every operation: one revoked since connection_init
+        // answers this operation UNAUTHENTICATED (thrown, graphql-ws would close with 4500).
+        let contextValue: Context;
+        try {
+          contextValue = (await contextFactory()) as Context;
+        } catch (err) {
+          // Masking has already made it a GraphQLError; expected ones keep their code.
+          const code = expectedCode(err);
+          if (code) return [new GraphQLError((err as Error).message, { extensions: { code } })];
+          throw err;
+        }
         return {
           schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe },
         };
       },

@@ -2,9 +2,10 @@
 // WebSocket operations as on HTTP.
 import type { AddressInfo } from "node:net";
 import { createClient } from "graphql-ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { createGraphQLServer } from "../../src/server.ts";
+import { revokeApiKey } from "../../src/services/api-keys.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
 import { createTestApi, type Api } from "./api-helpers.ts";
 
@@ -77,14 +78,41 @@ describe("graphql-ws operations", () => {
     }
   });
 
-  it("refuse a connection without a valid key (4403)", async () => {
+  it("refuse a connection without a valid key (4403), saying in the close reason what to send", async () => {
     for (const params of [{}, { authorization: "Bearer spool_0000000000000000_" + "x".repeat(43) }]) {
       const c = client(params);
-      const closed = await new Promise<number>((resolve) => {
-        c.on("closed", (event) => resolve((event as { code: number }).code));
+      const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
+        c.on("closed", (event) => resolve(event as { code: number; reason: string }));
         c.subscribe({ query: `{ viewer { scopes } }` }, { next: () => undefined, error: () => undefined, complete: () => undefined });
       });
-      expect(closed).toBe(4403);
+      expect(closed.code).toBe(4403);
+      expect(closed.reason).toContain("connection_init");
+      expect(closed.reason).toContain(`"authorization": "Bearer <key>"`);
+      await c.dispose();
+    }
+  });
+
+  it("answer UNAUTHENTICATED on an open socket whose key was revoked, and keep the socket", async () => {
+    const t = await api.tenant();
+    // Not lazy: one socket for every operation, as an app's long-lived client has.
+    const c = createClient({ url: urls.ws, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${t.key}` }, retryAttempts: 0, lazy: false });
+    const closes: number[] = [];
+    c.on("closed", (event) => closes.push((event as { code: number }).code));
+    // graphql-ws logs a handler's crash with console.error before it closes the socket with 4500.
+    const consoleError = vi.spyOn(console, "error");
+    try {
+      expect((await run(c, `{ viewer { scopes } }`)).data.viewer.scopes).toContain("JOBS_READ");
+      const keyId = t.key.split("_")[1]!;
+      await revokeApiKey(db.prisma, t.org.id, keyId);
+      for (let i = 0; i < 2; i++) {
+        const r = await run(c, `{ viewer { scopes } }`);
+        expect(r.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+        expect(r.errors?.[0]?.message).toMatch(/revoked/);
+      }
+      expect(closes).toEqual([]);
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
       await c.dispose();
     }
   });
