@@ -4,7 +4,6 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createFetch } from "@whatwg-node/fetch";
@@ -12,6 +11,7 @@ import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { keyFrom, principalFor, type Context, type Deps } from "./graphql/context.ts";
 import { expectedCode, maskError } from "./graphql/errors.ts";
+import { useHideSchema } from "./graphql/hide-schema.ts";
 import { buildSchema } from "./graphql/schema.ts";
 import { createFilesHandler } from "./http/files.ts";
 import { UPLOADS_PATH } from "./http/uploads.ts";
@@ -128,10 +128,10 @@ export function createGraphQLServer(opts: ServerOptions) {
         maxTokens: { n: DOCUMENT_LIMITS.maxTokens },
         maxDirectives: { n: DOCUMENT_LIMITS.maxDirectives },
         costLimit: { maxCost: DOCUMENT_LIMITS.maxCost },
-        // Suggestions ("did you mean …") would reveal the schema that introspection hides.
-        blockFieldSuggestion: { enabled: !opts.introspection },
+        // useHideSchema blocks suggestions, in execution errors too.
+        blockFieldSuggestion: { enabled: false },
       }),
-      ...(opts.introspection ? [] : [useDisableIntrospection()]),
+      ...(opts.introspection ? [] : [useHideSchema()]),
     ],
     context: async ({ request, connectionParams }) => {
       const requestId = (request && ids.get(request)) ?? randomUUID();
