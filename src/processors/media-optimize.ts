@@ -95,7 +95,13 @@ export function mediaOptimize(deps: MediaDeps): Processor<OptimizeInput, Optimiz
           { name: "store", weight: 1 },
         ]);
         const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
-        const picture = ["-map", "0:v:0", ...(filter ? ["-vf", filter] : []), "-pix_fmt", "yuv420p"];
+        // Both passes must encode the same frames: x264's second pass reads one line of stats
+        // per first-pass frame. By default ffmpeg keeps a variable-frame-rate source's frames
+        // into the null muxer but duplicates them to a constant rate into mp4, and pass 2 then
+        // aborts ("Incomplete MB-tree stats file"). `-vsync vfr` in every encode keeps the
+        // source's frames and times (mp4 holds them; browsers play them); -fps_mode would say
+        // the same on 5.1, but the 2018 npm build only knows -vsync (5.1 calls it deprecated).
+        const picture = ["-map", "0:v:0", ...(filter ? ["-vf", filter] : []), "-pix_fmt", "yuv420p", "-vsync", "vfr"];
         const sound = info.audio ? ["-map", "0:a:0", ...audioEncoderArgs("aac", caps, audioKbps, info.audio.channels)] : ["-an"];
         const mp4 = ["-movflags", "+faststart", "-f", "mp4"];
         const run = (spec: FfmpegSpec) => runStage(deps, ctx, stages, spec, { durationSec: duration, maxOutputBytes: maxBytes });

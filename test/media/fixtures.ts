@@ -87,6 +87,25 @@ export function makeVideo(dir: string, opts: VideoOptions = {}): Promise<string>
   return cached(o.ffmpeg, "video", o, dir, name, o.container, args);
 }
 
+/**
+ * A WebM as browsers and screen recorders write it: the camera ran at 30 fps but frames were
+ * dropped (five of every eight kept) and their times jitter by a few ms; millisecond
+ * timestamps and no frame duration in the header (ffprobe: r_frame_rate 30/1, no
+ * avg_frame_rate). VP8 + Opus, 320×240, under noise so that a size target needs its bits.
+ */
+export function makeVfrWebm(dir: string, opts: { ffmpeg?: string; seconds?: number; name?: string } = {}): Promise<string> {
+  const o = { ffmpeg: opts.ffmpeg ?? npmFfmpeg(), seconds: opts.seconds ?? 6 };
+  const name = opts.name ?? `vfr-${o.seconds}s.webm`;
+  const args = [
+    "-f", "lavfi", "-i", `testsrc2=size=320x240:rate=30:duration=${o.seconds},noise=alls=30:allf=t+u`,
+    "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${SAMPLE_RATE}:duration=${o.seconds}`,
+    "-vf", "select='lt(mod(n\\,8)\\,5)',setpts='PTS+0.004*sin(N)/TB'", "-vsync", "vfr", "-r", "1000",
+    "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "600k",
+    "-c:a", "libopus", "-b:a", "48k", "-ac", "2", "-f", "webm",
+  ];
+  return cached(o.ffmpeg, "vfr-webm", o, dir, name, "webm", args);
+}
+
 /** 2 s of a 440 Hz sine, stereo 48 kHz (44.1 kHz for mp3). */
 export function makeAudio(dir: string, opts: AudioOptions = {}): Promise<string> {
   const o = { ffmpeg: opts.ffmpeg ?? npmFfmpeg(), seconds: opts.seconds ?? 2, format: opts.format ?? "mp3" };

@@ -12,7 +12,7 @@ import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, type TestDb } from "../helpers.ts";
 import { startMediaEnv, type MediaEnv } from "./harness.ts";
-import { binaries, makeAudio, makeVideo } from "./fixtures.ts";
+import { binaries, makeAudio, makeVfrWebm, makeVideo } from "./fixtures.ts";
 
 const CREATE_VIDEO = `mutation($input: CreateVideoInput!) { createVideo(input: $input) { video { id status } } }`;
 const OPTIMIZE = `mutation($input: OptimizeVideoInput!) { optimizeVideo(input: $input) { job { id status type } } }`;
@@ -29,6 +29,18 @@ type Event = { kind: string; status: string | null; stage: string | null; fps: n
 type JobView = { id: string; status: string; attempts: number; result: any; error: { code: string; message: string } | null; events: Event[] };
 
 const rawId = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1]!;
+
+/** ffprobe facts about the first video stream, read by decoding every frame (-count_frames). */
+function frameFacts(ffprobe: string, file: string): Promise<{ r: string; avg: string; frames: number; duration: number }> {
+  return new Promise((resolve, reject) => {
+    execFile(ffprobe, ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate,avg_frame_rate,nb_read_frames:format=duration", "-of", "json", file],
+      { env: { ...process.env, GCONV_PATH: "/nonexistent" } }, (err, out) => {
+        if (err) return reject(err);
+        const d = JSON.parse(out);
+        resolve({ r: d.streams[0].r_frame_rate, avg: d.streams[0].avg_frame_rate, frames: Number(d.streams[0].nb_read_frames), duration: Number(d.format.duration) });
+      });
+  });
+}
 
 function generate(ffmpeg: string, args: string[], out: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -142,6 +154,28 @@ describe.each(binaries())("media.optimize and audio.transcode with the $name ffm
       expect(got.bytes.length).toBe(r.size);
       expect(got.bytes.indexOf("moov")).toBeLessThan(got.bytes.indexOf("mdat"));
       expect((await ffmpeg.probe(got.file)).video?.codec).toBe("h264");
+    });
+
+    it("takes a variable-frame-rate WebM (a browser recording): both passes see the same frames, none duplicated", async () => {
+      const webm = await makeVfrWebm(dir, { ffmpeg: bin.ffmpeg, seconds: 6 });
+      const src = await frameFacts(bin.ffprobe, webm);
+      // What makes it VFR: the nominal rate is 30 fps, the frames are far fewer than 6 s × 30.
+      expect(src.r).toBe("30/1");
+      expect(src.avg).not.toBe(src.r);
+      expect(src.frames).toBeLessThan(src.duration * 30 * 0.7);
+      const videoId = await upload(webm);
+      const jobId = await submit(OPTIMIZE, "optimizeVideo", { videoId, targetSizeMB: 0.4 });
+      await engine.drain();
+      const j = await job(jobId);
+      expect(j.error).toBeNull();
+      expect(j.status).toBe("SUCCEEDED");
+      expect(stagesOf(j.events)).toEqual(["probe", "pass1", "pass2", "store"]);
+      expect(j.result.sizeRatio).toBeGreaterThan(0.9);
+      expect(j.result.sizeRatio).toBeLessThan(1.1);
+      const r = (await outputs(videoId)).renditions.find((a) => a.label === "optimized-0.4MB");
+      const out = await frameFacts(bin.ffprobe, (await download(r.url, "vfr-optimized.mp4")).file);
+      expect(out.frames).toBe(src.frames);
+      expect(Math.abs(out.duration - src.duration)).toBeLessThan(0.2);
     });
 
     it("downscales to maxHeight and still lands within ±10%", async () => {
