@@ -11,6 +11,8 @@ import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { keyFrom, principalFor, type Context, type Deps } from "./graphql/context.ts";
 import { expectedCode, maskError } from "./graphql/errors.ts";
+import { DEFAULT_PAGE } from "./graphql/builder.ts";
+import { useCostLimit } from "./graphql/cost.ts";
 import { useHideSchema } from "./graphql/hide-schema.ts";
 import { buildSchema } from "./graphql/schema.ts";
 import { createFilesHandler } from "./http/files.ts";
@@ -43,6 +45,28 @@ export const DOCUMENT_LIMITS = {
   maxDirectives: 20,
   maxCost: 10_000,
 };
+
+/**
+ * Gives an armor limit's refusal its stable code (armor sets none) and drops the "Syntax
+ * Error: " armor puts before every refusal, a depth or alias count included.
+ */
+function refusedWith(code: string) {
+  return {
+    onReject: [(_ctx: unknown, error: GraphQLError) => {
+      (error.extensions as Record<string, unknown>).code = code;
+      error.message = error.message.replace(/^Syntax Error: /, "");
+    }],
+  };
+}
+
+/**
+ * yoga's codes for a document that does not parse or validate, which its HTTP plugins set
+ * (`||=`, so a limit's own code stays); graphql-ws operations get the same.
+ */
+function withCode<E extends GraphQLError>(errors: readonly E[], code: string): E[] {
+  for (const e of errors) (e.extensions as Record<string, unknown>).code ||= code;
+  return [...errors];
+}
 
 /** Operations at once on one WebSocket (mostly subscriptions): one client's share of the server. */
 export const MAX_OPERATIONS_PER_SOCKET = 100;
@@ -123,14 +147,15 @@ export function createGraphQLServer(opts: ServerOptions) {
       useRequestId(ids),
       useRequestIdOnUnexpectedErrors(),
       EnvelopArmorPlugin({
-        maxDepth: { n: DOCUMENT_LIMITS.maxDepth },
-        maxAliases: { n: DOCUMENT_LIMITS.maxAliases },
-        maxTokens: { n: DOCUMENT_LIMITS.maxTokens },
-        maxDirectives: { n: DOCUMENT_LIMITS.maxDirectives },
-        costLimit: { maxCost: DOCUMENT_LIMITS.maxCost },
-        // useHideSchema blocks suggestions, in execution errors too.
+        maxDepth: { n: DOCUMENT_LIMITS.maxDepth, ...refusedWith("DEPTH_LIMIT_EXCEEDED") },
+        maxAliases: { n: DOCUMENT_LIMITS.maxAliases, ...refusedWith("ALIAS_LIMIT_EXCEEDED") },
+        maxTokens: { n: DOCUMENT_LIMITS.maxTokens, ...refusedWith("TOKEN_LIMIT_EXCEEDED") },
+        maxDirectives: { n: DOCUMENT_LIMITS.maxDirectives, ...refusedWith("DIRECTIVE_LIMIT_EXCEEDED") },
+        // useCostLimit instead; useHideSchema blocks suggestions, in execution errors too.
+        costLimit: { enabled: false },
         blockFieldSuggestion: { enabled: false },
       }),
+      useCostLimit({ maxCost: DOCUMENT_LIMITS.maxCost, defaultPageSize: DEFAULT_PAGE }),
       ...(opts.introspection ? [] : [useHideSchema()]),
     ],
     context: async ({ request, connectionParams }) => {
@@ -195,10 +220,15 @@ export function createGraphQLServer(opts: ServerOptions) {
         let document: ReturnType<typeof parse>;
         try {
           document = parse(params.query);
-          const errors = validate(schema, document);
-          if (errors.length) return errors;
         } catch (err) {
-          if ((err as { name?: string }).name === "GraphQLError") return [err as never];
+          if ((err as { name?: string }).name === "GraphQLError") return withCode([err as GraphQLError], "GRAPHQL_PARSE_FAILED");
+          throw err;
+        }
+        try {
+          const errors = validate(schema, document);
+          if (errors.length) return withCode(errors, "GRAPHQL_VALIDATION_FAILED");
+        } catch (err) {
+          if ((err as { name?: string }).name === "GraphQLError") return withCode([err as GraphQLError], "GRAPHQL_VALIDATION_FAILED");
           throw err;
         }
         // The key is checked again for every operation: one revoked since connection_init

@@ -25,6 +25,7 @@ export type SchemaTypes = {
 
 /** Connections are bounded: `first` at most 100, 20 when not given. */
 export const MAX_PAGE = 100;
+export const DEFAULT_PAGE = 20;
 
 export function createBuilder() {
   const builder = new SchemaBuilder<SchemaTypes>({
@@ -35,7 +36,7 @@ export function createBuilder() {
       dmmf: getDatamodel(),
       filterConnectionTotalCount: true,
       maxConnectionSize: MAX_PAGE,
-      defaultConnectionSize: 20,
+      defaultConnectionSize: DEFAULT_PAGE,
       onUnusedQuery: null,
     },
     relay: {
