@@ -139,6 +139,9 @@ export class Engine {
   }
 
   private async run(): Promise<void> {
+    // Sweep before the first claim, not one sweep interval later: under churn (workers
+    // killed every few seconds) few engines lived long enough to sweep at all.
+    await this.sweep();
     while (!this.stopping) {
       this.nudged = false;
       const free = this.concurrency - this.running.size;
@@ -309,6 +312,8 @@ export class Engine {
         this.log.warn({ jobId: r.id, attempt: r.attempts, status: r.status }, "reclaimed a job whose lease expired");
         if (r.parent_id) await this.refreshParentSafely(r.parent_id);
       }
+      // Reclaimed jobs are claimable now; no NOTIFY says so.
+      if (rows.some((r) => r.status === "QUEUED")) this.wake();
       const stale = await this.pool.query(sql.staleParents, [50]);
       for (const p of stale.rows) await this.refreshParentSafely(p.id);
     } catch (err) {

@@ -148,12 +148,13 @@ with j as (
 select id from j`;
 
 /**
- * release (fenced): give a job back after a graceful shutdown aborted it. It runs again at
- * once and the attempt is not held against it as a failure. $1 id, $2 attempt
+ * release (fenced): give a job back after a graceful shutdown aborted it. It keeps its
+ * run_at, so it runs again at once and ahead of the jobs queued after it.
+ * $1 id, $2 attempt
  */
 export const release = `
 with j as (
-  update jobs set status = 'QUEUED', run_at = now(), updated_at = now(), lease_expires_at = null, locked_by = null
+  update jobs set status = 'QUEUED', updated_at = now(), lease_expires_at = null, locked_by = null
   where id = $1 and attempts = $2 and status = 'RUNNING'
   returning *
 ), e as (
@@ -165,6 +166,9 @@ select id from j`;
 /**
  * reclaim-expired: jobs whose worker stopped renewing its lease (crashed, frozen, cut
  * off) go back to QUEUED, or fail with WORKER_LOST when that was their last attempt.
+ * A reclaimed job keeps its run_at, and so its place: it was claimed before every job
+ * queued since, and a crash must not send it behind them (with `run_at = now()` it waited
+ * behind hundreds of queued jobs under worker churn: kill → running again up to 60 s).
  * $1 limit
  */
 export const reclaimExpired = `
@@ -180,7 +184,7 @@ with expired as (
     finished_at = case when jobs.attempts >= jobs.max_attempts then now() end,
     error = jsonb_build_object('code', 'WORKER_LOST', 'message',
       'The worker running attempt ' || jobs.attempts || ' stopped renewing its lease (crashed or frozen).'),
-    run_at = now(), updated_at = now(), lease_expires_at = null, locked_by = null
+    updated_at = now(), lease_expires_at = null, locked_by = null
   from expired where jobs.id = expired.id
   returning jobs.*
 ), e as (

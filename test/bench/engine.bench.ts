@@ -14,7 +14,8 @@
 //
 // Flags: --jobs N (20000), --latency-samples N (1000), --systems spool,graphile,pgboss,
 // --pgboss-drain-seconds S (20: pg-boss's defaults fetch 1 job per 2 s poll),
-// --no-webhook-trigger (Spool without its webhook outbox trigger, to measure what it costs).
+// --no-webhook-trigger (Spool without its webhook outbox trigger, to measure what it costs),
+// --kill-churn (instead: crashed workers' jobs under churn, test/bench/engine-churn.ts; --jobs N, 1000).
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -35,13 +36,14 @@ import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
 import { recreateDatabase, withClient } from "./bench-db.ts";
+import { benchKillChurn, CHURN_DEFAULTS, reportKillChurn } from "./engine-churn.ts";
 import { runBench } from "./run.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 function parseArgs(argv: string[]) {
-  const out = { jobs: 20_000, latencySamples: 1_000, systems: ["spool", "graphile", "pgboss"], pgbossDrainSeconds: 20, webhookTrigger: true };
+  const out = { jobs: 20_000, jobsGiven: false, latencySamples: 1_000, systems: ["spool", "graphile", "pgboss"], pgbossDrainSeconds: 20, webhookTrigger: true, killChurn: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i] ?? "";
@@ -50,12 +52,13 @@ function parseArgs(argv: string[]) {
       if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer`);
       return n;
     };
-    if (flag === "--jobs") out.jobs = int(flag);
+    if (flag === "--jobs") (out.jobs = int(flag)), (out.jobsGiven = true);
     else if (flag === "--latency-samples") out.latencySamples = int(flag);
     else if (flag === "--pgboss-drain-seconds") out.pgbossDrainSeconds = int(flag);
     else if (flag === "--systems") out.systems = value().split(",").map((s) => s.trim()).filter(Boolean);
     else if (flag === "--no-webhook-trigger") out.webhookTrigger = false;
-    else throw new Error(`Unknown flag ${flag}. Flags: --jobs N, --latency-samples N, --systems spool,graphile,pgboss, --pgboss-drain-seconds S, --no-webhook-trigger`);
+    else if (flag === "--kill-churn") out.killChurn = true;
+    else throw new Error(`Unknown flag ${flag}. Flags: --jobs N, --latency-samples N, --systems spool,graphile,pgboss, --pgboss-drain-seconds S, --no-webhook-trigger, --kill-churn`);
   }
   return out;
 }
@@ -596,6 +599,13 @@ async function main() {
   try {
     const pgVersion = await withClient(url, async (c) => (await c.query("show server_version")).rows[0].server_version as string);
     const server = embedded ? "Spool's embedded Postgres" : "DATABASE_URL";
+    if (args.killChurn) {
+      const result = await benchKillChurn(url, { ...CHURN_DEFAULTS, jobs: args.jobsGiven ? args.jobs : CHURN_DEFAULTS.jobs });
+      console.log(`PostgreSQL ${pgVersion} (${server}), ${CPUS} CPUs`);
+      reportKillChurn("spool", result);
+      await withClient(url, (c) => c.query(`drop database if exists bench_churn with (force)`));
+      return;
+    }
     const rows: Row[] = [];
     const step = async (name: string, fn: () => Promise<Row>) => {
       process.stderr.write(`bench: ${name}...\n`);
