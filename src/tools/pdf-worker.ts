@@ -14,7 +14,7 @@ import { crc32, deflateSync } from "node:zlib";
 import type { PDFDocument, PDFPage } from "pdf-lib";
 import type { ExtractedImage, PdfMetadataInput } from "./pdf.ts";
 
-export type WorkerLimits = { maxPages: number; maxPixels: number };
+export type WorkerLimits = { maxPages: number; maxPixels: number; maxImagePixels: number };
 export type StampPosition =
   | "center"
   | "top-left"
@@ -70,6 +70,16 @@ async function readPdfBytes(path: string): Promise<Uint8Array> {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+// pdf.js leaves an image above maxImageSize out of the page with nothing but a warning, and the
+// page then renders without it: a scan comes out white and OCR finds no word, yet the job
+// succeeds. Its warnings go to console.warn; this child counts that one and drops the rest.
+let imagesLeftOut = 0;
+function watchPdfjsWarnings() {
+  console.warn = (...args: unknown[]) => {
+    if (String(args[0]).includes("Image exceeded maximum allowed size")) imagesLeftOut++;
+  };
+}
+
 type PdfjsDoc = Awaited<ReturnType<Pdfjs["getDocument"]>["promise"]>;
 
 async function openPdfjs(path: string, limits: WorkerLimits): Promise<PdfjsDoc> {
@@ -84,8 +94,9 @@ async function openPdfjs(path: string, limits: WorkerLimits): Promise<PdfjsDoc> 
     isEvalSupported: false,
     disableFontFace: true,
     useSystemFonts: false,
-    maxImageSize: limits.maxPixels,
-    verbosity: 0,
+    maxImageSize: limits.maxImagePixels,
+    // Warnings on, for watchPdfjsWarnings: that is how a dropped image is noticed.
+    verbosity: 1,
   });
   let doc: PdfjsDoc;
   try {
@@ -261,7 +272,7 @@ async function renderToFile(
   page: PdfjsPage,
   n: number,
   canvas: Canvas,
-  o: RenderSize & { format: ImageFormat; quality?: number; out: string; fitPixels?: boolean; grayscale?: boolean; maxPixels: number },
+  o: RenderSize & { format: ImageFormat; quality?: number; out: string; fitPixels?: boolean; grayscale?: boolean; maxPixels: number; maxImagePixels: number },
 ) {
   if (o.format !== "png" && o.format !== "jpg" && o.format !== "webp") {
     throw new WorkerFailure("INVALID_INPUT", `Unknown image format ${String(o.format)}: use png, jpg or webp.`);
@@ -294,11 +305,18 @@ async function renderToFile(
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, w, h);
+  const leftOut = imagesLeftOut;
   await page.render({
     canvas: canvas as unknown as HTMLCanvasElement,
     canvasContext: ctx as unknown as CanvasRenderingContext2D,
     viewport,
   }).promise;
+  if (imagesLeftOut > leftOut) {
+    throw new WorkerFailure("DOCUMENT_TOO_LARGE", `Page ${n} holds an image above ${o.maxImagePixels / 1e6} megapixels, more than Spool decodes; it would render blank. Scan at a lower resolution (600 dpi is plenty for OCR).`, {
+      page: n,
+      maxImagePixels: o.maxImagePixels,
+    });
+  }
   const quality = Math.min(100, Math.max(1, Math.round(o.quality ?? 85)));
   let buf: Buffer;
   if (o.grayscale) {
@@ -345,6 +363,7 @@ async function render(args: {
     quality: args.quality,
     out: args.out,
     maxPixels: args.limits.maxPixels,
+    maxImagePixels: args.limits.maxImagePixels,
   });
   await doc.destroy();
   return { width: r.width, height: r.height };
@@ -375,7 +394,7 @@ async function renderPages(args: {
   for (const n of pages) {
     const page = await doc.getPage(n);
     const file = join(args.outDir, `${pageName(n)}.${ext}`);
-    const r = await renderToFile(page, n, canvas, { ...args, out: file, maxPixels: args.limits.maxPixels });
+    const r = await renderToFile(page, n, canvas, { ...args, out: file, maxPixels: args.limits.maxPixels, maxImagePixels: args.limits.maxImagePixels });
     page.cleanup();
     const result = { page: n, file, ...r };
     send({ type: "page", page: n, result });
@@ -459,11 +478,10 @@ async function images(args: { path: string; pages?: number[]; outDir: string; mi
       } else if (fn === OPS.paintInlineImageXObject) {
         img = opArgs[0] as DecodedImage;
       } else continue;
-      // null: pdf.js could not decode it. Images above maxPixels never get here: pdf.js
+      // null: pdf.js could not decode it. Images above maxImagePixels never get here: pdf.js
       // (maxImageSize) drops them from the operator list.
       if (!img || !img.data || !img.width || !img.height) continue;
       if (img.width < minSize || img.height < minSize) continue;
-      if (img.width * img.height > args.limits.maxPixels) continue;
       const type = img.kind === ImageKind.GRAYSCALE_1BPP ? "gray1" : img.kind === ImageKind.RGB_24BPP ? "rgb" : img.kind === ImageKind.RGBA_32BPP ? "rgba" : null;
       if (!type) continue;
       if (all.length + found.length >= maxImages) {
@@ -661,6 +679,7 @@ function send(msg: unknown) {
 if (process.send) {
   // The parent is gone (crash, kill -9): nothing left to answer to.
   process.on("disconnect", () => process.exit(1));
+  watchPdfjsWarnings();
   process.once("message", (req: WorkerRequest) => {
     const op = OPS[req.op];
     const run = op ? op(req.args) : Promise.reject(new WorkerFailure("INVALID_INPUT", `Unknown PDF operation ${req.op}`));

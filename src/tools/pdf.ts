@@ -21,8 +21,13 @@ export type { StampPosition } from "./pdf-worker.ts";
 export type PdfLimits = {
   /** Documents with more pages are refused (DOCUMENT_TOO_LARGE). */
   maxPages?: number;
-  /** A rendered page (and a stamp image, and pdf.js decoded images) may not exceed this many pixels. */
+  /** A rendered page (and a stamp image) may not exceed this many pixels. */
   maxPixels?: number;
+  /**
+   * An image in the PDF may not decode to more pixels than this (pdf.js maxImageSize); a page
+   * that draws a larger one fails DOCUMENT_TOO_LARGE rather than rendering without it.
+   */
+  maxImagePixels?: number;
   /** Whole-process RSS of the child; above it the child is killed (DOCUMENT_TOO_LARGE). */
   maxMemoryMb?: number;
   /** V8 old-generation cap of the child (--max-old-space-size). */
@@ -33,6 +38,12 @@ export type PdfLimits = {
 export const DEFAULT_PDF_LIMITS: Required<PdfLimits> = {
   maxPages: 5000,
   maxPixels: 40_000_000,
+  // Scans are one image per page, often larger than the page is rendered: 700 dpi Letter is
+  // 5950×7700 = 46 MP. Decoding and drawing one costs the child ~9 bytes per pixel (grey) to
+  // ~11 (colour JPEG) on top of ~230 MB: measured peak RSS 636 MB for a 46 MP grey scan and
+  // 877 MB for a 64 MP colour JPEG, rendered at 300 dpi. 60 MP (800 dpi Letter, 600 dpi Legal)
+  // stays under maxMemoryMb with room for the RSS poll's 50 ms.
+  maxImagePixels: 60_000_000,
   maxMemoryMb: 1024,
   maxHeapMb: 512,
   timeoutMs: 120_000,
@@ -179,7 +190,7 @@ function runInChild<T>(op: string, args: Record<string, unknown>, opts: PdfRunOp
       if (settled) return;
       if (msg.type === "ready") {
         try {
-          child.send({ op, args: { ...args, limits: { maxPages: limits.maxPages, maxPixels: limits.maxPixels } } });
+          child.send({ op, args: { ...args, limits: { maxPages: limits.maxPages, maxPixels: limits.maxPixels, maxImagePixels: limits.maxImagePixels } } });
         } catch {
           // The child died between "ready" and now: its exit event reports it.
         }
@@ -309,7 +320,7 @@ export type ExtractImagesResult = {
  * (1-bit gray, RGB or RGBA as decoded; a soft mask becomes the alpha channel). Kept: image
  * XObjects (once per page however often drawn) and inline images; left out: stencil masks,
  * images smaller than `minSize` (default 32) on either side, images pdf.js cannot decode, and
- * images above limits.maxPixels (skipped silently, extraction goes on). `onPage` fires after each
+ * images above limits.maxImagePixels (skipped silently, extraction goes on). `onPage` fires after each
  * page with the images written for it (possibly none).
  */
 export function extractImages(

@@ -13,7 +13,7 @@ import { OcrPool } from "../../src/tools/ocr.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
 import { encryptedPdf, inflateBombPdf, manyPagesPdf, metadataPdf, METADATA, renderTextPng, SENTENCES, textPdf } from "./fixtures.ts";
-import { pixelBombPng, scannedPdf, type ScanLine } from "./scan-fixtures.ts";
+import { highDpiScanPdf, pixelBombPng, scannedPdf, type ScanLine } from "./scan-fixtures.ts";
 
 let db: TestDb;
 let api: Api;
@@ -224,6 +224,23 @@ describe("document.process", () => {
     expect(md).toMatch(/warehouse on Monday/);
     expect(d.previews.map((p: any) => [p.label, p.media.video])).toEqual([["page-1", { width: 306, height: 396 }], ["page-2", { width: 306, height: 396 }]]);
     expect((await download(d.previews[1].url)).status).toBe(200);
+  });
+
+  it("a 700 dpi scan (one 46 MP image filling the page): OCR finds its words and the preview is not blank", async () => {
+    const lines: ScanLine[] = [{ text: "Harbour office invoice", size: 28 }, { text: "Payment is due within thirty days." }, { text: "Thank you for your order." }];
+    const id = await uploadFile(await highDpiScanPdf(path.join(dir, "scan-700dpi.pdf"), lines, 700));
+    const job = await finish(await submit(PROCESS, { documentId: id, outputs: ["MARKDOWN", "PREVIEW"], previewWidth: 612 }));
+    expect(job).toMatchObject({ status: "SUCCEEDED", result: { pageCount: 1, ocrPages: 1 } });
+    const d = (await api.gql(`query($id: ID!) { document(id: $id) { pages { text words { text } } previews { url } } }`, { id }, key)).data.document;
+    expect(words(d.pages[0])).toEqual(expect.arrayContaining(["harbour", "office", "invoice", "payment", "thirty", "days", "order"]));
+    const { createCanvas, loadImage } = await import("@napi-rs/canvas");
+    const preview = await loadImage(Buffer.from(await (await download(d.previews[0].url)).arrayBuffer()));
+    const ctx = createCanvas(preview.width, preview.height).getContext("2d");
+    ctx.drawImage(preview, 0, 0);
+    const { data } = ctx.getImageData(0, 0, preview.width, preview.height);
+    let dark = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i]! < 128) dark++;
+    expect(dark).toBeGreaterThan(2000);
   });
 
   it("extracts the images embedded in a PDF when asked", async () => {

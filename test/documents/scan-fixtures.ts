@@ -3,8 +3,9 @@
 import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { deflateSync } from "node:zlib";
 import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
-import { PDFDocument, StandardFonts } from "pdf-lib";
+import { concatTransformationMatrix, drawObject, PDFDocument, popGraphicsState, pushGraphicsState, StandardFonts } from "pdf-lib";
 
 /** A line of a scanned page: its text and font size in pixels at 150 dpi. */
 export type ScanLine = { text: string; size?: number };
@@ -54,6 +55,44 @@ export async function scannedPdf(path: string, pages: ScanLine[][], textPages: n
     const png = await doc.embedPng(await scanPagePng(lines));
     page.drawImage(png, { x: 0, y: 0, width: 612, height: 792 });
   }
+  await writeFile(path, await doc.save());
+  return path;
+}
+
+/**
+ * A one-page US-letter scan at `dpi` as scanners write it: one 8-bit grey image (FlateDecode,
+ * DeviceGray) filling the page, dark text on off-white paper. Line sizes are in points, so the
+ * text reads the same at any dpi. The image is built in strips: a 700 dpi page (5950×7700,
+ * 46 MP) costs this process its 46 MB of grey, not a full RGBA canvas.
+ */
+export async function highDpiScanPdf(path: string, lines: ScanLine[], dpi: number): Promise<string> {
+  registerFont();
+  const width = Math.round(8.5 * dpi);
+  const height = Math.round(11 * dpi);
+  const px = (pt: number) => Math.round((pt * dpi) / 72);
+  const grey = new Uint8Array(width * height).fill(0xf2);
+  let top = px(72);
+  for (const line of lines) {
+    const size = px(line.size ?? 16);
+    const strip = createCanvas(width, Math.round(size * 1.6));
+    const ctx = strip.getContext("2d");
+    ctx.fillStyle = "#f2f2f2";
+    ctx.fillRect(0, 0, strip.width, strip.height);
+    ctx.fillStyle = "#1e1e1e";
+    ctx.font = `${size}px DejaVu Sans`;
+    ctx.textBaseline = "top";
+    ctx.fillText(line.text, px(72), Math.round(size * 0.2));
+    const rgba = ctx.getImageData(0, 0, strip.width, strip.height).data;
+    for (let i = 0; i < strip.width * strip.height && top * width + i < grey.length; i++) grey[top * width + i] = rgba[i * 4]!;
+    top += strip.height;
+  }
+  const doc = await PDFDocument.create();
+  const image = doc.context.register(doc.context.stream(deflateSync(grey), {
+    Type: "XObject", Subtype: "Image", Width: width, Height: height, ColorSpace: "DeviceGray", BitsPerComponent: 8, Filter: "FlateDecode",
+  }));
+  const page = doc.addPage([612, 792]);
+  const name = page.node.newXObject("Scan", image);
+  page.pushOperators(pushGraphicsState(), concatTransformationMatrix(612, 0, 0, 792, 0, 0), drawObject(name), popGraphicsState());
   await writeFile(path, await doc.save());
   return path;
 }

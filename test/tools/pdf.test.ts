@@ -21,6 +21,7 @@ import {
   type PdfPageText,
 } from "../../src/tools/pdf.ts";
 import { METADATA, SENTENCES, makeFixtures, renderTextPng } from "../documents/fixtures.ts";
+import { highDpiScanPdf } from "../documents/scan-fixtures.ts";
 
 let dir: string;
 let fx: Awaited<ReturnType<typeof makeFixtures>>;
@@ -226,6 +227,23 @@ describe("renderPages", () => {
     expect(pngSize(await readFile(p!.file))).toEqual({ width: p!.width, height: p!.height });
     // Pages within the limit are rendered at the asked dpi.
     expect(await renderPages(fx.text, [2], { dpi: 100, format: "png", outDir, limits, fitPixels: true })).toMatchObject([{ width: 850, height: 1100 }]);
+  });
+
+  it("draws a scan whose image has more pixels than the render, and refuses one above maxImagePixels instead of a blank page", async () => {
+    // 200 dpi: one 1700×2200 (3.7 MP) grey image, on a page rendered at 72 dpi (0.5 MP).
+    const scan = await highDpiScanPdf(join(dir, "scan-200dpi.pdf"), [{ text: "Harbour office", size: 40 }], 200);
+    const outDir = join(dir, "pages-scan");
+    const limits = { maxPixels: 2_000_000 };
+    const [p] = await renderPages(scan, [1], { dpi: 72, format: "png", outDir, limits });
+    const { data } = await pixels(p!.file);
+    let dark = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i]! < 128) dark++;
+    expect(dark).toBeGreaterThan(2000); // the words, not white paper
+    expect((await extractImages(scan, { outDir: join(dir, "images-scan"), limits })).images).toMatchObject([{ width: 1700, height: 2200 }]);
+    const err = await rejection(renderPages(scan, [1], { dpi: 72, format: "png", outDir, limits: { maxImagePixels: 3_000_000 } }));
+    expect(err.code).toBe("DOCUMENT_TOO_LARGE");
+    expect(err.message).toMatch(/page 1 .*image.* 3 megapixels/i);
+    expect(err.details).toMatchObject({ page: 1, maxImagePixels: 3_000_000 });
   });
 
   it("abort mid-way kills the child at once", async () => {
