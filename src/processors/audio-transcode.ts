@@ -1,8 +1,9 @@
 // audio.transcode: a Video's audio track (or an audio-only source) as mp3, aac (.m4a),
 // vorbis (.ogg) or opus (.opus), optionally denoised (afftdn) and loudness-normalised
 // (EBU R128 with loudnorm in two passes: measure, then a linear gain from the measurement,
-// which keeps the dynamics that one-pass loudnorm would compress). The input's loudness is
-// always measured and returned; the output's when it was normalised.
+// which keeps the dynamics that one-pass loudnorm would compress; a clip shorter than one
+// 400 ms gating block is measured played in a loop and gets a plain gain). The input's
+// loudness is always measured and returned; the output's when it was normalised.
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../engine/errors.ts";
@@ -128,6 +129,28 @@ async function runCollecting(deps: MediaDeps, ctx: JobContext, stages: Stages, s
 }
 
 const fixed = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, n)).toFixed(2);
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** A short clip is measured played this long in a loop: 27 gating blocks, loudnorm's own 3 s window. */
+const LOOPED_SECONDS = 3;
+/** Assumed for a clip whose duration the container does not give. */
+const SHORTEST_CLIP_SECONDS = 0.01;
+
+/** How many more times to read a clip so that it plays for LOOPED_SECONDS. */
+export function loopsToFill(durationSec: number | null): number {
+  return Math.ceil(LOOPED_SECONDS / Math.max(durationSec ?? SHORTEST_CLIP_SECONDS, SHORTEST_CLIP_SECONDS)) - 1;
+}
+
+/**
+ * The one gain (dB) that takes a clip shorter than a gating block to the target, lowered so
+ * that its true peak stays at or under TRUE_PEAK. It is applied with `volume`, not loudnorm:
+ * on a 0.3 s clip the 2018 npm build's loudnorm leaves the level as it was in linear mode
+ * (5.1's lands 0.7 LU off), and its dynamic mode means nothing over less than one block.
+ */
+export function shortClipGain(targetLufs: number, measuredLufs: number, truePeakDbtp: number): { db: number; limited: boolean } {
+  const db = targetLufs - measuredLufs;
+  return truePeakDbtp + db > TRUE_PEAK ? { db: TRUE_PEAK - truePeakDbtp, limited: true } : { db, limited: false };
+}
 
 export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResult> {
   const caps = deps.ffmpeg.capabilities;
@@ -175,16 +198,32 @@ export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResu
         let gain: string | null = null;
         if (input.normalize) {
           await stages.enter("measure");
-          const lines = await runCollecting(deps, ctx, stages, {
-            inputs, outputs: [{ path: "/dev/null", args: ["-map", "0:a:0", "-af", [denoise, `${loudnorm}:print_format=json`].filter(Boolean).join(","), "-f", "null"] }],
-          }, duration);
-          const m = parseLoudnormJson(lines);
-          if (!m) throw new JobError("TRANSCODING_FAILED", "loudnorm printed no measurement; the audio could not be analysed.");
+          const measure = async (loops: number) => {
+            const lines = await runCollecting(deps, ctx, stages, {
+              inputs: [{ ...inputs[0]!, streamLoop: loops }],
+              outputs: [{ path: "/dev/null", args: ["-map", "0:a:0", "-af", [denoise, `${loudnorm}:print_format=json`].filter(Boolean).join(","), "-f", "null"] }],
+            }, duration === null ? null : duration * (loops + 1));
+            const m = parseLoudnormJson(lines);
+            if (!m) throw new JobError("TRANSCODING_FAILED", "loudnorm printed no measurement; the audio could not be analysed.");
+            return m;
+          };
+          let m = await measure(0);
+          // EBU R128 integrates 400 ms blocks, so a clip shorter than one has no integrated
+          // loudness (loudnorm prints -inf) though it is not silent: its peak is measurable.
+          const short = finiteOrNull(m.input_i) === null && finiteOrNull(m.input_tp) !== null;
+          if (short) m = await measure(loopsToFill(duration));
           inputLoudness = { integratedLufs: finiteOrNull(m.input_i), truePeakDbtp: finiteOrNull(m.input_tp), rangeLu: finiteOrNull(m.input_lra) };
           const mi = finiteOrNull(m.input_i), mtp = finiteOrNull(m.input_tp), mlra = finiteOrNull(m.input_lra);
           const mth = finiteOrNull(m.input_thresh), off = finiteOrNull(m.target_offset);
           if (mi === null || mtp === null || mlra === null || mth === null || off === null) {
             ctx.logLine("the source is silent (no measurable loudness); it is encoded without normalisation", "warn");
+          } else if (short) {
+            const g = shortClipGain(target, mi, mtp);
+            if (g.limited) ctx.logLine(`the clip's peak (${mtp} dBTP) allows a gain of ${g.db.toFixed(2)} dB only; it ends below ${target} LUFS`, "warn");
+            gain = `volume=${g.db.toFixed(2)}dB`;
+            // A linear gain moves every measure by the same number of dB: this is what
+            // loudnorm would report of its output (before the encoder), for a clip it cannot gate.
+            outputLoudness = { integratedLufs: round2(mi + g.db), truePeakDbtp: round2(mtp + g.db), rangeLu: mlra };
           } else {
             // loudnorm refuses measurements outside these ranges; a quieter source is nearly silence.
             gain = `${loudnorm}:measured_I=${fixed(mi, -99, 0)}:measured_TP=${fixed(mtp, -99, 99)}:measured_LRA=${fixed(mlra, 0, 99)}` +
@@ -205,7 +244,7 @@ export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResu
           };
         }
         const lines = await runCollecting(deps, ctx, stages, spec, duration);
-        if (gain) {
+        if (gain && !outputLoudness) {
           const o = parseLoudnormJson(lines);
           if (o) outputLoudness = { integratedLufs: finiteOrNull(o.output_i), truePeakDbtp: finiteOrNull(o.output_tp), rangeLu: finiteOrNull(o.output_lra) };
           if (o?.normalization_type && o.normalization_type !== "linear") {

@@ -54,6 +54,8 @@ export type FfmpegInput = {
   durationSec?: number;
   /** -loop 1 for a still image. */
   loop?: boolean;
+  /** -stream_loop N: the file is read N more times after the first. */
+  streamLoop?: number;
 };
 export type FfmpegSpec = {
   inputs: FfmpegInput[];
@@ -204,7 +206,11 @@ export function buildFfmpegArgs(spec: FfmpegSpec, opts: { maxOutputBytes?: numbe
     }
     finite(input.seekSec, `input ${i} seekSec`);
     finite(input.durationSec, `input ${i} durationSec`);
+    if (input.streamLoop !== undefined && !(Number.isInteger(input.streamLoop) && input.streamLoop >= 0 && input.streamLoop <= 10_000)) {
+      invalid(`input ${i} streamLoop must be an integer from 0 to 10000`);
+    }
     if (input.loop) args.push("-loop", "1");
+    if (input.streamLoop) args.push("-stream_loop", String(input.streamLoop));
     if (input.seekSec !== undefined) args.push("-ss", seconds(input.seekSec));
     if (input.durationSec !== undefined) args.push("-t", seconds(input.durationSec));
     args.push("-i", input.path);

@@ -298,6 +298,49 @@ describe.each(binaries())("media.optimize and audio.transcode with the $name ffm
       expect(Math.abs((await measure(got.file, "mov")) - -16)).toBeLessThan(1.5);
     });
 
+    /** EBU R128 integrated loudness of a file played `loops` + 1 times in a row, by a plain ffmpeg run. */
+    function loopedLoudness(file: string, loops: number): Promise<number> {
+      return new Promise((resolve, reject) => {
+        execFile(bin.ffmpeg, ["-nostdin", "-hide_banner", "-stream_loop", String(loops), "-i", file, "-af", "ebur128", "-f", "null", "-"], (err, _o, stderr) => {
+          const m = /Summary:[\s\S]*?I:\s*(-?[\d.]+|-inf)\s*LUFS/.exec(stderr);
+          if (err || !m) reject(new Error(`no loudness for ${file}: ${stderr.slice(-500)}`));
+          else resolve(Number(m[1]));
+        });
+      });
+    }
+
+    it("normalises a 0.3 s clip, shorter than one 400 ms gating block: measured looped, not taken for silence", async () => {
+      // lavfi's sine peaks at 1/8; +11 dB puts this one at about -10 LUFS (a notification sound).
+      const clip = await generate(bin.ffmpeg, [
+        "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=0.3,volume=11dB", "-ac", "2", "-c:a", "pcm_s16le", "-f", "wav",
+      ], path.join(dir, "short.wav"));
+      expect(Math.abs((await loopedLoudness(clip, 30)) - -10)).toBeLessThan(1);
+      const videoId = await upload(clip);
+      const jobId = await submit(AUDIO, "transcodeAudio", { videoId, format: "AAC", normalize: true, loudnessTarget: -16 });
+      await engine.drain();
+      const j = await job(jobId);
+      expect(j.status).toBe("SUCCEEDED");
+      expect(j.events.some((e) => e.kind === "LOG" && /silent/.test(e.message ?? ""))).toBe(false);
+      expect(j.result.normalized).toBe(true);
+      expect(Math.abs(j.result.inputLoudness.integratedLufs - -10)).toBeLessThan(1);
+      expect(Math.abs(j.result.outputLoudness.integratedLufs - -16)).toBeLessThan(1);
+      const [a] = (await outputs(videoId)).audioTracks;
+      const got = await download(a.url, "short-normalized.m4a");
+      expect(Math.abs((await loopedLoudness(got.file, 30)) - -16)).toBeLessThan(1);
+    });
+
+    it("keeps calling real silence silent, however short: encoded without normalisation", async () => {
+      const silence = await generate(bin.ffmpeg, [
+        "-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000", "-t", "0.3", "-c:a", "pcm_s16le", "-f", "wav",
+      ], path.join(dir, "silence.wav"));
+      const jobId = await submit(AUDIO, "transcodeAudio", { videoId: await upload(silence), format: "AAC", normalize: true });
+      await engine.drain();
+      const j = await job(jobId);
+      expect(j.status).toBe("SUCCEEDED");
+      expect(j.result).toMatchObject({ normalized: false, outputLoudness: null });
+      expect(j.events.some((e) => e.kind === "LOG" && /silent/.test(e.message ?? ""))).toBe(true);
+    });
+
     it("refuses a source without audio: VIDEO_FORMAT_UNSUPPORTED", async () => {
       const videoId = await upload(await makeVideo(dir, { ffmpeg: bin.ffmpeg, seconds: 2, audio: false }));
       const jobId = await submit(AUDIO, "transcodeAudio", { videoId, format: "MP3" });

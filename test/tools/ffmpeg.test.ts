@@ -455,6 +455,9 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
         { inputs: [{ path: mp4, format: "concat" }], outputs: [{ path: out, args: [] }] },
         { inputs: [{ path: mp4, format: "hls" }], outputs: [{ path: out, args: [] }] },
         { inputs: [{ path: mp4, format: "mov -i /etc/passwd" }], outputs: [{ path: out, args: [] }] },
+        // -stream_loop -1 would read the file forever.
+        { inputs: [{ path: mp4, streamLoop: -1 }], outputs: [{ path: out, args: [] }] },
+        { inputs: [{ path: mp4, streamLoop: 1.5 }], outputs: [{ path: out, args: [] }] },
         { inputs: [{ path: mp4 }], outputs: [{ path: "out.mp4", args: [] }] },
         { inputs: [{ path: mp4 }], outputs: [{ path: `${dir}/../out.mp4`, args: [] }] },
         { inputs: [{ path: mp4 }], outputs: [{ path: "http://127.0.0.1:1/x.mp4", args: [] }] },
@@ -499,6 +502,8 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
       const secondInput = args.indexOf("-i", firstInput + 1);
       expect(args.slice(firstInput + 2, secondInput + 2)).toEqual(["-protocol_whitelist", "file,pipe", "-loop", "1", "-i", image]);
       expect(args.slice(-3)).toEqual(["-fs", "1000", "/tmp/x/index.m3u8"]);
+      const looped = buildFfmpegArgs({ inputs: [{ path: mp4, format: "mov", streamLoop: 9 }], outputs: [{ path: "/dev/null", args: ["-f", "null"] }] });
+      expect(looped.slice(3, looped.indexOf("-i") + 2)).toEqual(["-protocol_whitelist", "file,pipe", "-f", "mov", "-stream_loop", "9", "-i", mp4]);
     });
 
     it("never opens what a playlist disguised as .mp4 points to", async () => {
