@@ -12,16 +12,23 @@ export const SNIFF_BYTES = 4100;
 const TIFF_MAGIC = [[0x49, 0x49, 0x2a, 0x00], [0x4d, 0x4d, 0x00, 0x2a]];
 
 // The allowlist: every type Spool accepts, by detected MIME type. Anything else is refused.
+// Keys are the names file-type reports (21.x: video/vnd.avi, video/matroska, video/MP2P for
+// MPEG program streams, audio/aiff); the older x- names stay for other detectors.
 const KINDS: Record<string, AssetKind> = {
   "video/mp4": "VIDEO",
   "video/quicktime": "VIDEO",
   "video/webm": "VIDEO",
+  "video/matroska": "VIDEO",
   "video/x-matroska": "VIDEO",
+  "video/vnd.avi": "VIDEO",
   "video/x-msvideo": "VIDEO",
   "video/mp2t": "VIDEO",
   "video/mpeg": "VIDEO",
+  "video/MP1S": "VIDEO",
+  "video/MP2P": "VIDEO",
   "video/x-flv": "VIDEO",
   "video/3gpp": "VIDEO",
+  "video/3gpp2": "VIDEO",
   "video/ogg": "VIDEO",
   "video/x-m4v": "VIDEO",
   "audio/mpeg": "AUDIO",
@@ -37,6 +44,8 @@ const KINDS: Record<string, AssetKind> = {
   "audio/x-wav": "AUDIO",
   "audio/vnd.wave": "AUDIO",
   "audio/webm": "AUDIO",
+  "audio/aiff": "AUDIO",
+  "audio/x-aiff": "AUDIO",
   "image/png": "IMAGE",
   "image/jpeg": "IMAGE",
   "image/webp": "IMAGE",

@@ -178,8 +178,9 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
       expect(demuxerFor("Video/MP4")).toBe("mov");
       expect(demuxerFor("application/pdf")).toBeNull();
       const types = [
-        "video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mp2t", "video/mpeg",
-        "video/x-flv", "video/3gpp", "video/ogg", "video/x-m4v", "audio/mpeg", "audio/aac", "audio/mp4", "audio/x-m4a",
+        "video/mp4", "video/quicktime", "video/webm", "video/matroska", "video/x-matroska", "video/vnd.avi", "video/x-msvideo",
+        "video/mp2t", "video/mpeg", "video/MP1S", "video/MP2P", "video/x-flv", "video/3gpp", "video/3gpp2", "video/ogg", "video/x-m4v",
+        "audio/mpeg", "audio/aac", "audio/mp4", "audio/x-m4a", "audio/aiff",
         "audio/ogg", "audio/opus", "audio/flac", "audio/x-flac", "audio/wav", "audio/x-wav", "audio/vnd.wave", "audio/webm",
         "image/png", "image/jpeg", "image/webp", "image/tiff", "image/gif",
       ];
