@@ -11,6 +11,7 @@ import { createRegistry } from "./processors/index.ts";
 import type { ProcessorRegistry } from "./processors/registry.ts";
 import { LiveEvents } from "./pubsub/job-events.ts";
 import { PgListener } from "./pubsub/pg-listener.ts";
+import { explainListenError } from "./cli/listen.ts";
 import { createUploads } from "./http/uploads.ts";
 import { createGraphQLServer } from "./server.ts";
 import { bootstrapAdminKey } from "./services/api-keys.ts";
@@ -97,13 +98,23 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const app: App = {
     config, db, registry, assets, listener, engine, server, graphql, url: null,
     async start() {
+      await listener.start();
+      await live?.start();
+      if (server) {
+        // Bound before the admin key is made: a port taken since main's check (checkListen)
+        // fails the start before a key is generated and printed for a server that never ran.
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(config.port, config.host, () => resolve());
+        }).catch((err) => {
+          throw explainListenError(err, config.port, config.host);
+        });
+      }
       if (graphql) {
         const created = await bootstrapAdminKey(db.prisma, { adminKey: config.adminKey, dataDir: config.dataDir });
         // Printed once, on the first start; afterwards it is in the file only.
         if (created) process.stdout.write(`\nSpool admin API key (shown once, also saved to ${created.file}):\n  ${created.key}\n\n`);
       }
-      await listener.start();
-      await live?.start();
       engine?.start();
       // Abandoned tus uploads (no PATCH for SPOOL_UPLOAD_EXPIRY_HOURS) are removed hourly.
       if (uploads) {
@@ -116,13 +127,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
         sweepTimer.unref();
       }
       if (server) {
-        await new Promise<void>((resolve, reject) => {
-          server.once("error", reject);
-          server.listen(config.port, config.host, () => resolve());
-        }).catch((err) => {
-          if (err.code === "EADDRINUSE") throw new Error(`Port ${config.port} on ${config.host} is in use; set PORT to a free port.`);
-          throw err;
-        });
+        // Logged once the admin key exists: "listening" means ready to answer with it.
         const addr = server.address();
         app.url = typeof addr === "object" && addr ? `http://${config.host}:${addr.port}` : null;
         log.info({ url: app.url }, "listening");

@@ -1,6 +1,7 @@
 // The `spool` command: serve (API + engine), worker (engine only), migrate, and the
 // keys/orgs administration commands (src/cli/).
 import { runKeys } from "./cli/keys.ts";
+import { checkListen } from "./cli/listen.ts";
 import { runOrgs } from "./cli/orgs.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
@@ -16,11 +17,13 @@ const USAGE = `usage: spool <command>
 
 Configuration is read from the environment: DATABASE_URL, SPOOL_DATA_DIR, PORT, HOST,
 SPOOL_ADMIN_KEY, SPOOL_CONCURRENCY, SPOOL_ROLE, … (see the README).
+With no command, prints this text. Exit status: 0 done, 1 failed, 2 bad usage.
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const command = argv[0] ?? "serve";
-  if (command === "help" || command === "--help" || command === "-h") {
+  const command = argv[0];
+  // No command is a request for help (`npm run spool`), not for a server: `spool serve` starts one.
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(USAGE);
     return 0;
   }
@@ -45,10 +48,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "worker") config.role = "worker";
+  if (config.role !== "worker") {
+    // Refused before anything starts: a malformed SPOOL_ADMIN_KEY (the API bootstrap needs
+    // it) and a PORT/HOST the HTTP listener cannot bind.
+    if (config.adminKey) parseAdminKey(config.adminKey);
+    await checkListen(config.port, config.host);
+  }
   // Loaded only by the commands that run it: app.ts brings the GraphQL server (~0.7 s).
   const { createApp } = await import("./app.ts");
-  // Refuse a malformed SPOOL_ADMIN_KEY before starting anything (the API bootstrap needs it).
-  if (config.adminKey && config.role !== "worker") parseAdminKey(config.adminKey);
 
   const app = await createApp(config, log);
   let stopping = false;
