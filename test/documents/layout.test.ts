@@ -255,6 +255,11 @@ describe("analyzeLayout", () => {
     expect(toMarkdown([{ page: 1, blocks: [{ type: "heading", level: 2, text: "Use #" }] }])).toBe("## Use \\#\n");
   });
 
+  it("keeps a lone numbered line at body size as it is: a list is several consecutive items", () => {
+    const words = [...line("2. Unified system", 100, 11), ...lines(["One engine runs every job type.", "It is small."], 124, 11)];
+    expect(toMarkdown(analyzeLayout([page(1, words)]))).toBe("2\\. Unified system\n\nOne engine runs every job type. It is small.\n");
+  });
+
   it("counts words", () => {
     expect(countWords("")).toBe(0);
     expect(countWords("  Hello, world — 42 • x  ")).toBe(4);
@@ -301,5 +306,55 @@ describe("on a real PDF", () => {
       ].join("\n"),
     );
     expect(toText(layout, { preserveFormatting: true })).toMatch(/^Quarterly Report\n\nThe quarter went well .*\n.*\na few excep-\ntions noted below\.\n\n• Revenue +grew\n• Costs +fell\n\nClosing words\.\n$/);
+  });
+
+  it("numbered section titles set larger than the body are headings; a numbered list at body size is a list; contents lines stay lines", async () => {
+    const doc = await PDFDocument.create();
+    const font = await doc.embedFont(StandardFonts.Helvetica);
+    const bold = await doc.embedFont(StandardFonts.HelveticaBold);
+    const p = doc.addPage([612, 792]);
+    const draw = (text: string, x: number, baseline: number, size: number, f = font) => p.drawText(text, { x, y: 792 - baseline, size, font: f });
+    draw("Spool design notes", 72, 70, 24, bold);
+    draw("Contents", 72, 110, 16, bold);
+    // Contents entries as generators set them: title, then dot leaders, then the page number at the right margin.
+    const leaders = Array(24).fill(".").join(" ");
+    const toc: Array<[string, string]> = [["1. Introduction", "1"], ["2. Unified system", "2"]];
+    toc.forEach(([title, pageNo], i) => {
+      draw(title, 72, 145 + i * 30, 14, bold);
+      draw(leaders, 250, 145 + i * 30, 14, bold);
+      draw(pageNo, 530, 145 + i * 30, 14, bold);
+    });
+    draw("1. Introduction", 72, 240, 16, bold);
+    ["Spool turns documents into text. It reads the text layer where", "there is one and recognises the rest."].forEach((t, i) => draw(t, 72, 265 + i * 13.2, 11));
+    draw("2. Unified system", 72, 320, 16, bold);
+    draw("One engine runs every job:", 72, 345, 11);
+    ["1. Collect the pages", "2. Read the text layer", "3. Recognise what is left"].forEach((t, i) => draw(t, 72, 370 + i * 13.2, 11));
+    const path = join(dir, "numbered.pdf");
+    await writeFile(path, await doc.save());
+
+    expect(toMarkdown(analyzeLayout(await extractText(path)))).toBe(
+      [
+        "# Spool design notes",
+        "",
+        "## Contents",
+        "",
+        `1\\. Introduction ${leaders} 1`,
+        "",
+        `2\\. Unified system ${leaders} 2`,
+        "",
+        "## 1. Introduction",
+        "",
+        "Spool turns documents into text. It reads the text layer where there is one and recognises the rest.",
+        "",
+        "## 2. Unified system",
+        "",
+        "One engine runs every job:",
+        "",
+        "1. Collect the pages",
+        "2. Read the text layer",
+        "3. Recognise what is left",
+        "",
+      ].join("\n"),
+    );
   });
 });

@@ -5,7 +5,8 @@
 // Everything is a heuristic on sizes and gaps, measured relative to the document itself (body
 // size, usual line pitch, typical character width) so that it works at any scale and for any
 // font. Known limits: no column detection (side-by-side columns are merged line by line),
-// nested lists are flattened, tables come out as paragraphs.
+// nested lists are flattened, tables come out as paragraphs, an ordered list is numbered from 1
+// (one continued from the previous page restarts).
 
 export type LayoutWord = { text: string; x: number; y: number; width: number; height: number };
 export type LayoutPage = { page: number; width: number; height: number; words: LayoutWord[] };
@@ -41,11 +42,14 @@ const LEVEL_TOLERANCE = 0.9;
 // A list marker must be followed by a space and some text, so "-5 °C" or "e.g." never match.
 const BULLET = /^[•◦▪‣\-*–·○■\uF0B7]\s+(?=\S)/u;
 const NUMBER = /^(?:\d{1,3}|[a-zA-Z])[.)]\s+(?=\S)/;
+/** A table-of-contents entry: dot leaders, then a page number (arabic or roman) at the line's end. */
+const CONTENTS_ENTRY = /(?:[.·…]\s*){3,}(?:\d{1,4}|[ivxlcdm]{1,7})$/i;
 
 type Segment = { text: string; x: number; right: number };
 type Line = { text: string; segments: Segment[]; x: number; cy: number; h: number; chars: number };
 type Draft =
   | { kind: "text"; lines: Line[] }
+  | { kind: "entry"; lines: [Line] } // a contents line: a paragraph of its own, never a heading
   | { kind: "list"; ordered: boolean; lines: Line[]; items: string[][]; markerX: number };
 
 function median(values: number[]): number {
@@ -197,7 +201,13 @@ export function analyzeLayout(pages: LayoutPage[]): PageLayout[] {
       if (prev && gap) layoutLines.push("");
       layoutLines.push(spacedLine(line, left, charWidth, body));
 
-      const marker = listMarker(line.text);
+      if (CONTENTS_ENTRY.test(line.text)) {
+        // It repeats a section title, often in the title's size, but it is not one (nor a list item).
+        page.push({ kind: "entry", lines: [line] });
+        return;
+      }
+      // Size wins over the marker: "1. Introduction" set larger than the body is a section title.
+      const marker = line.h >= HEADING_RATIO * body ? null : listMarker(line.text);
       if (marker) {
         // Consecutive items form one list even when spaced out; a change of kind or size starts another.
         if (current?.kind === "list" && current.ordered === marker.ordered && !resized) {
@@ -221,7 +231,10 @@ export function analyzeLayout(pages: LayoutPage[]): PageLayout[] {
       }
       page.push({ kind: "text", lines: [line] });
     });
-    return { layoutLines, drafts: page };
+    // A list is several consecutive items. A lone "2. Unified system" is a numbered title or
+    // paragraph at body size, and as a list of one it would be renumbered "1.".
+    const drafts = page.map((d): Draft => (d.kind === "list" && d.ordered && d.items.length === 1 ? { kind: "text", lines: d.lines } : d));
+    return { layoutLines, drafts };
   });
 
   const sizeOf = (d: Draft) => weightedMedian(d.lines.map((l) => [l.h, l.chars]));
