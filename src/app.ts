@@ -78,7 +78,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const webhooks = { pool: db.pool, secretsKey, outbound: assets.outbound };
   const deps = { pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined, assets, publicUrl: config.publicUrl, webhooks };
   const uploads = config.role === "worker" ? null : createUploads({
-    deps, assets, pool: db.pool, dataDir: config.dataDir, expiryMs: config.uploadExpiryMs, publicUrl: config.publicUrl,
+    deps, assets, pool: db.pool, dataDir: config.dataDir, expiryMs: config.uploadExpiryMs, maxOpenUploads: config.maxOpenUploads, publicUrl: config.publicUrl,
   });
   const graphql = config.role === "worker" ? null : createGraphQLServer({
     ...deps, uploads: uploads ?? undefined,

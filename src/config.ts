@@ -40,6 +40,7 @@ const schema = z.object({
   SPOOL_MAX_OCR_PAGES: intFrom(1).max(100_000).default(1000),
   SPOOL_OCR_WORKERS: intFrom(1).max(64).optional(),
   SPOOL_UPLOAD_EXPIRY_HOURS: intFrom(1).max(24 * 30).default(24),
+  SPOOL_MAX_OPEN_UPLOADS: intFrom(1).max(10_000).default(20),
   SPOOL_URL_ALLOW_CIDRS: z.string().default(""),
   SPOOL_URL_ALLOWED_PORTS: z.string().regex(/^\d+(,\d+)*$/).default("80,443"),
   SPOOL_URL_TIMEOUT_MS: intFrom(1_000).default(30 * 60_000),
@@ -70,6 +71,8 @@ export type Config = {
   webhookSecretsKey: string | undefined;
   limits: Limits;
   uploadExpiryMs: number;
+  /** Unfinished tus uploads one organization may have at once (on this API process). */
+  maxOpenUploads: number;
   outbound: { allowCidrs: string[]; allowedPorts: number[]; timeoutMs: number };
   /** tesseract.js worker threads of this process's OCR pool. */
   ocrWorkers: number;
@@ -130,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: { videoBytes: e.SPOOL_MAX_VIDEO_BYTES, documentBytes: e.SPOOL_MAX_DOCUMENT_BYTES, multipartBytes: e.SPOOL_MAX_MULTIPART_BYTES, videoSeconds: e.SPOOL_MAX_VIDEO_SECONDS,
       documentPages: e.SPOOL_MAX_DOCUMENT_PAGES, ocrPages: e.SPOOL_MAX_OCR_PAGES },
     uploadExpiryMs: e.SPOOL_UPLOAD_EXPIRY_HOURS * 3_600_000,
+    maxOpenUploads: e.SPOOL_MAX_OPEN_UPLOADS,
     outbound: { allowCidrs, allowedPorts: e.SPOOL_URL_ALLOWED_PORTS.split(",").map(Number), timeoutMs: e.SPOOL_URL_TIMEOUT_MS },
     ocrWorkers: e.SPOOL_OCR_WORKERS ?? os.availableParallelism(),
   };

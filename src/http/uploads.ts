@@ -13,13 +13,13 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { encodeGlobalID } from "@pothos/plugin-relay";
-import { FileStore } from "@tus/file-store";
 import { Server, type Upload } from "@tus/server";
 import type pg from "pg";
 import { SpoolError } from "../engine/errors.ts";
 import type { Deps } from "../graphql/context.ts";
 import { keyFrom, principalFor } from "../graphql/context.ts";
 import { ingest, insertAsset, type AssetServices } from "../services/assets.ts";
+import { UploadStore } from "./upload-store.ts";
 import type { Principal } from "../services/api-keys.ts";
 
 export const UPLOADS_PATH = "/uploads";
@@ -33,7 +33,7 @@ function refusal(status: number, code: string, message: string): Refusal {
 const STATUS_OF: Record<string, number> = {
   UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, INVALID_INPUT: 400,
   VIDEO_TOO_LARGE: 413, DOCUMENT_TOO_LARGE: 413, DOCUMENT_CORRUPTED: 422,
-  VIDEO_FORMAT_UNSUPPORTED: 415, DOCUMENT_FORMAT_UNSUPPORTED: 415,
+  VIDEO_FORMAT_UNSUPPORTED: 415, DOCUMENT_FORMAT_UNSUPPORTED: 415, RATE_LIMITED: 429,
 };
 
 function asRefusal(err: unknown): Refusal {
@@ -47,12 +47,17 @@ export type UploadsOptions = {
   pool: pg.Pool;
   dataDir: string;
   expiryMs: number;
+  /** SPOOL_MAX_OPEN_UPLOADS: unfinished uploads one organization may have at once. */
+  maxOpenUploads: number;
   /** SPOOL_PUBLIC_URL: the Location of new uploads is built on it, else on the request. */
   publicUrl?: string;
 };
 
 export function createUploads(opts: UploadsOptions) {
-  const datastore = new FileStore({ directory: path.join(opts.dataDir, "uploads"), expirationPeriodInMilliseconds: opts.expiryMs });
+  const datastore = new UploadStore({
+    directory: path.join(opts.dataDir, "uploads"), expiryMs: opts.expiryMs, maxOpenPerOrganization: opts.maxOpenUploads,
+    organizationOf: (upload) => upload.metadata?.spoolOrg ?? undefined,
+  });
   const principals = new WeakMap<Request, Principal>();
 
   const server: Server = new Server({
@@ -66,6 +71,8 @@ export function createUploads(opts: UploadsOptions) {
       ? (_req, { path: p, id }) => `${opts.publicUrl}${p}/${id}`
       : undefined,
     disableTerminationForFinishedUploads: true,
+    // A browser page (tus-js-client, Uppy) reads only the response headers CORS exposes.
+    exposedHeaders: ["Spool-Asset-Id"],
     async onIncomingRequest(req, uploadId) {
       let principal: Principal | null;
       try {

@@ -1,6 +1,7 @@
 // tus resumable uploads at /uploads, with the real tus-js-client and with raw protocol
 // requests where the test needs to cut a PATCH in the middle.
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import * as tus from "tus-js-client";
@@ -108,6 +109,21 @@ describe("tus uploads", () => {
     expect(body.asset).toMatchObject({ id: assetId, kind: "VIDEO", size: 300_000, sha256: sha(bytes) });
   });
 
+  it("lets a browser page on another origin read Spool-Asset-Id (CORS)", async () => {
+    const { key } = await api.tenant();
+    const origin = { origin: "http://app.example" };
+    const preflight = await tusRequest("OPTIONS", "/uploads", null, { ...origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,tus-resumable,upload-length" });
+    expect(preflight.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    const bytes = mp4(20_000);
+    const created = await tusRequest("POST", "/uploads", key, { ...origin, "upload-length": String(bytes.length) });
+    const last = await tusRequest("PATCH", created.headers.get("location")!, key, { ...origin, "upload-offset": "0" }, bytes);
+    expect(last.status).toBe(200);
+    expect(last.headers.get("access-control-allow-origin")).toBeTruthy();
+    const exposed = (last.headers.get("access-control-expose-headers") ?? "").split(",").map((h) => h.trim().toLowerCase());
+    expect(exposed).toEqual(expect.arrayContaining(["spool-asset-id", "location", "upload-offset"]));
+    expect(last.headers.get("spool-asset-id")).toMatch(/^[A-Za-z0-9+/=]+$/);
+  });
+
   it("resumes with tus-js-client after an abort, from the upload URL", async () => {
     const { key } = await api.tenant();
     const bytes = mp4(600_000);
@@ -157,6 +173,69 @@ describe("tus uploads", () => {
     expect((await db.pool.query(`select count(*)::int as n from assets`)).rows[0].n).toBe(before);
     const id = created.headers.get("location")!.split("/").pop()!;
     expect(filesUnder(path.join(api.dataDir, "uploads")).filter((f) => f.startsWith(id))).toEqual([]);
+  });
+});
+
+describe("unfinished uploads", () => {
+  it("are private to the server's user: the folder 0700, each upload's bytes and info 0600", async () => {
+    const { key } = await api.tenant();
+    const created = await tusRequest("POST", "/uploads", key, { "upload-length": "100000", "upload-metadata": `filename ${Buffer.from("secret.mp4").toString("base64")}` });
+    const location = created.headers.get("location")!;
+    expect((await tusRequest("PATCH", location, key, { "upload-offset": "0" }, mp4(100_000).subarray(0, 10_000))).status).toBe(204);
+    const dir = path.join(api.dataDir, "uploads");
+    const id = location.split("/").pop()!;
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect(mode(dir)).toBe(0o700);
+    expect([mode(path.join(dir, id)), mode(path.join(dir, `${id}.json`))]).toEqual([0o600, 0o600]);
+  });
+
+  it("are capped per organization (RATE_LIMITED, 429) until one finishes or is deleted", async () => {
+    const capped = await createTestApi(db, { maxOpenUploads: 3 });
+    try {
+      const b = (await capped.listen()).http.replace(/\/graphql$/, "");
+      const post = (key: string, length = 1000) => tusRequest("POST", `${b}/uploads`, key, { "upload-length": String(length) });
+      const a = await capped.tenant();
+      const other = await capped.tenant();
+      const open = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await post(a.key);
+        expect(r.status).toBe(201);
+        open.push(r.headers.get("location")!);
+      }
+      const refused = await post(a.key);
+      expect(refused.status).toBe(429);
+      const body = await refused.json();
+      expect(body.error.code).toBe("RATE_LIMITED");
+      expect(body.error.message).toMatch(/3 unfinished uploads/);
+      // Concurrent creations do not slip past the cap together.
+      const burst = await Promise.all([post(other.key), post(other.key), post(other.key), post(other.key), post(other.key)]);
+      expect(burst.map((r) => r.status).sort()).toEqual([201, 201, 201, 429, 429]);
+
+      // A deleted upload frees its place; so does a finished one.
+      expect((await tusRequest("DELETE", open[0]!, a.key)).status).toBe(204);
+      const again = await post(a.key, 10_000);
+      expect(again.status).toBe(201);
+      expect((await post(a.key)).status).toBe(429);
+      const done = await tusRequest("PATCH", again.headers.get("location")!, a.key, { "upload-offset": "0" }, mp4(10_000));
+      expect(done.status).toBe(200);
+      expect((await post(a.key)).status).toBe(201);
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it("no longer count against the cap once expired, whether or not the hourly sweep has removed them", async () => {
+    const capped = await createTestApi(db, { maxOpenUploads: 1, uploadExpiryMs: 1_000 });
+    try {
+      const url = `${(await capped.listen()).http.replace(/\/graphql$/, "")}/uploads`;
+      const { key } = await capped.tenant();
+      expect((await tusRequest("POST", url, key, { "upload-length": "1000" })).status).toBe(201);
+      expect((await tusRequest("POST", url, key, { "upload-length": "1000" })).status).toBe(429);
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect((await tusRequest("POST", url, key, { "upload-length": "1000" })).status).toBe(201);
+    } finally {
+      await capped.close();
+    }
   });
 });
 

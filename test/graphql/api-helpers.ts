@@ -33,6 +33,8 @@ export type TestApiOptions = {
   outbound?: Partial<OutboundPolicy>;
   publicUrl?: string;
   uploadExpiryMs?: number;
+  /** Unfinished tus uploads an organization may have open (SPOOL_MAX_OPEN_UPLOADS); default 20. */
+  maxOpenUploads?: number;
   /** Registers the media processors with this ffmpeg. */
   ffmpeg?: Ffmpeg;
   /** With ffmpeg, also registers the document processors that OCR (the caller closes the pool). */
@@ -62,7 +64,7 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
   const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl, webhooks };
   const uploads = createUploads({
     deps, assets, pool: db.pool, dataDir,
-    expiryMs: opts.uploadExpiryMs ?? 3_600_000, publicUrl: opts.publicUrl,
+    expiryMs: opts.uploadExpiryMs ?? 3_600_000, maxOpenUploads: opts.maxOpenUploads ?? 20, publicUrl: opts.publicUrl,
   });
   const api = createGraphQLServer({
     ...deps, uploads,
