@@ -55,10 +55,18 @@ const KINDS: Record<string, AssetKind> = {
   "text/vtt": "CAPTIONS",
 };
 
-const SRT_CUE = /^\d+\r?\n\d{2}:\d{2}:\d{2}[,.]\d{3} --> \d{2}:\d{2}:\d{2}[,.]\d{3}/;
+// The first SubRip cue as tools really write it: the index may be missing, 0 or trailed by
+// spaces; hours may have one digit; milliseconds one to three digits, or none; the arrow
+// may lack its spaces and be followed by position coordinates.
+const SRT_TIME = String.raw`\d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})?`;
+const SRT_CUE = new RegExp(String.raw`^(?:\d+[ \t]*\r?\n)?[ \t]*${SRT_TIME}[ \t]*-->[ \t]*${SRT_TIME}(?:[ \t][^\r\n]*)?(?:\r?\n|$)`);
 
 /** The detected type of `head` (the first SNIFF_BYTES of a file), or null when it is not on the allowlist. */
 export async function sniff(head: Uint8Array): Promise<Sniffed | { kind: null; contentType: string | null }> {
+  // Captions first: file-type takes UTF-16's byte-order mark (FF FE) for an MPEG audio frame sync.
+  const text = decodeText(head);
+  if (/^WEBVTT(?:[ \t\r\n]|$)/.test(text)) return { kind: "CAPTIONS", contentType: "text/vtt", ext: "vtt" };
+  if (SRT_CUE.test(text.trimStart())) return { kind: "CAPTIONS", contentType: "application/x-subrip", ext: "srt" };
   const detected = await fileTypeFromBuffer(head);
   if (detected) {
     const kind = KINDS[detected.mime];
@@ -67,8 +75,13 @@ export async function sniff(head: Uint8Array): Promise<Sniffed | { kind: null; c
   // file-type follows a TIFF's first IFD to tell TIFF from camera raw formats; writers that
   // put the IFD after the pixels (ffmpeg, many scanners) leave it beyond the sniffed head.
   if (TIFF_MAGIC.some((m) => m.every((b, i) => head[i] === b))) return { kind: "IMAGE", contentType: "image/tiff", ext: "tif" };
-  const text = Buffer.from(head).toString("utf8").replace(/^\uFEFF/, "");
-  if (/^WEBVTT(?:[ \t\r\n]|$)/.test(text)) return { kind: "CAPTIONS", contentType: "text/vtt", ext: "vtt" };
-  if (SRT_CUE.test(text.trimStart())) return { kind: "CAPTIONS", contentType: "application/x-subrip", ext: "srt" };
   return { kind: null, contentType: null };
+}
+
+/** Text by its byte-order mark: UTF-16 (Windows Notepad's "Unicode") or UTF-8, the BOM removed. */
+function decodeText(head: Uint8Array): string {
+  const bytes = Buffer.from(head);
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder("utf-16le").decode(bytes.subarray(2));
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder("utf-16be").decode(bytes.subarray(2));
+  return bytes.toString("utf8").replace(/^\uFEFF/, "");
 }

@@ -63,6 +63,30 @@ describe("multipart uploads", () => {
     expect(a.data.uploadAsset.asset).toMatchObject({ kind: "CAPTIONS", contentType: "text/vtt", video: null, document: null });
   });
 
+  it("takes SubRip files as real tools write them: short or no milliseconds, BOM, CRLF, no or a 0-based index, tags and entities", async () => {
+    const { key } = await api.tenant();
+    const srt = (text: string) => Buffer.from(text, "utf8");
+    const cases: Array<[string, Buffer]> = [
+      ["one or two millisecond digits", srt("1\n00:00:00,1 --> 00:00:04,5\nHello\n\n2\n00:00:04,50 --> 00:00:06,75\nWorld\n")],
+      ["no milliseconds", srt("1\n00:00:01 --> 00:00:04\nHello\n")],
+      ["a UTF-8 BOM and CRLF", srt("\uFEFF1\r\n00:00:01,000 --> 00:00:04,000\r\n<i>Hello</i> &amp; welcome\r\n\r\n")],
+      ["no index", srt("00:00:01,000 --> 00:00:04,000\n<b>Hello</b>\n\n00:00:05,000 --> 00:00:06,000\nAgain\n")],
+      ["a 0-based index", srt("0\n00:00:00,000 --> 00:00:02,000\nFirst &lt;cue&gt;\n")],
+      ["blank lines first, one-digit hours, dots, coordinates", srt("\n\n1 \n0:00:01.500-->0:00:03.250 X1:40 X2:600 Y1:20 Y2:50\n<font color=\"#ffff00\">Hi</font>\n")],
+      ["UTF-16 with a BOM (Notepad's \"Unicode\")", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("1\r\n00:00:01,000 --> 00:00:02,000\r\nHéllo\r\n", "utf16le")])],
+    ];
+    for (const [what, bytes] of cases) {
+      const r = await api.gqlUpload(`mutation($input: UploadAssetInput!) { uploadAsset(input: $input) { asset { kind contentType size } } }`,
+        { input: { file: null } }, { "input.file": { bytes, name: "subs.srt" } }, key);
+      expect({ what, errors: r.errors, asset: r.data?.uploadAsset?.asset }).toEqual({ what, errors: undefined, asset: { kind: "CAPTIONS", contentType: "application/x-subrip", size: bytes.length } });
+    }
+    for (const [what, text] of [["counted text", "12 apples\nand 3 pears\n"], ["a time without a cue", "1\n00:00:01,000 is when it starts\n"]]) {
+      const r = await api.gqlUpload(`mutation($input: UploadAssetInput!) { uploadAsset(input: $input) { asset { id } } }`,
+        { input: { file: null } }, { "input.file": { bytes: Buffer.from(text), name: "subs.srt" } }, key);
+      expect({ what, code: r.errors?.[0]?.extensions?.code }).toEqual({ what, code: "INVALID_INPUT" });
+    }
+  });
+
   it("refuses what is not allowed, with a stable code each, leaving no row and no file", async () => {
     const { key } = await api.tenant();
     const before = await counts();
