@@ -80,7 +80,8 @@ describe("multipart uploads", () => {
         { input: { file: null } }, { "input.file": { bytes, name: "subs.srt" } }, key);
       expect({ what, errors: r.errors, asset: r.data?.uploadAsset?.asset }).toEqual({ what, errors: undefined, asset: { kind: "CAPTIONS", contentType: "application/x-subrip", size: bytes.length } });
     }
-    for (const [what, text] of [["counted text", "12 apples\nand 3 pears\n"], ["a time without a cue", "1\n00:00:01,000 is when it starts\n"]]) {
+    const notSubtitles: Array<[string, string]> = [["counted text", "12 apples\nand 3 pears\n"], ["a time without a cue", "1\n00:00:01,000 is when it starts\n"]];
+    for (const [what, text] of notSubtitles) {
       const r = await api.gqlUpload(`mutation($input: UploadAssetInput!) { uploadAsset(input: $input) { asset { id } } }`,
         { input: { file: null } }, { "input.file": { bytes: Buffer.from(text), name: "subs.srt" } }, key);
       expect({ what, code: r.errors?.[0]?.extensions?.code }).toEqual({ what, code: "INVALID_INPUT" });
