@@ -27,6 +27,15 @@ const options = z.object({
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
 
+/**
+ * Attempts a job gets when neither its submitter nor its type says otherwise. Three, not two:
+ * a worker crash (OOM, a node going away) fails every job running on that worker, through no
+ * fault of theirs; with two attempts, two such crashes in a long media job's life failed it
+ * for good with WORKER_LOST. Inputs a processor recognises as bad fail at once (a permanent
+ * JobError), so the extra attempt is spent only on crashes, timeouts and unknown errors.
+ */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
 export type EnqueueOptions = z.input<typeof options>;
 export type EnqueueRequest = EnqueueOptions & { organizationId: string; type: string; input: unknown };
 export type EnqueueResult = { job: Job; created: boolean };
@@ -93,7 +102,7 @@ export async function enqueue(db: Queryable, registry: ProcessorRegistry, req: E
   return insert(db, {
     organizationId: req.organizationId, type: req.type, input,
     priority: opts.priority ?? "NORMAL",
-    maxAttempts: opts.maxAttempts ?? registry.get(req.type)!.maxAttempts ?? 3,
+    maxAttempts: opts.maxAttempts ?? registry.get(req.type)!.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     runAt: opts.runAt, idempotencyKey: opts.idempotencyKey, metadata: opts.metadata ?? {}, parentId: null,
   });
 }
@@ -136,7 +145,7 @@ export async function enqueueBatch(db: Queryable, registry: ProcessorRegistry, r
     const { job } = await insert(db, {
       organizationId: req.organizationId, type: c.child.type, input: c.input,
       priority: c.opts.priority ?? opts.priority ?? "NORMAL",
-      maxAttempts: c.opts.maxAttempts ?? registry.get(c.child.type)!.maxAttempts ?? 3,
+      maxAttempts: c.opts.maxAttempts ?? registry.get(c.child.type)!.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       runAt: c.opts.runAt ?? opts.runAt, idempotencyKey: undefined,
       metadata: c.opts.metadata ?? {}, parentId: parent.job.id,
     });

@@ -149,12 +149,14 @@ select id from j`;
 
 /**
  * release (fenced): give a job back after a graceful shutdown aborted it. It keeps its
- * run_at, so it runs again at once and ahead of the jobs queued after it.
- * $1 id, $2 attempt
+ * run_at, so it runs again at once and ahead of the jobs queued after it. The attempt is
+ * not charged: `attempts` keeps counting (the next claim must get a new fencing token, as
+ * the released worker may still be winding down), so the budget grows by one instead, as
+ * `retry` does. $1 id, $2 attempt
  */
 export const release = `
 with j as (
-  update jobs set status = 'QUEUED', updated_at = now(), lease_expires_at = null, locked_by = null
+  update jobs set status = 'QUEUED', max_attempts = max_attempts + 1, updated_at = now(), lease_expires_at = null, locked_by = null
   where id = $1 and attempts = $2 and status = 'RUNNING'
   returning *
 ), e as (

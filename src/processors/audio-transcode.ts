@@ -158,7 +158,6 @@ export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResu
     type: "audio.transcode",
     description: "A Video's audio as mp3/aac/ogg/opus, optionally denoised and loudness-normalised (EBU R128, two passes).",
     input: audioInput(caps),
-    maxAttempts: 2,
     timeoutMs: 4 * 60 * 60_000,
     async run(job, ctx) {
       const input = job.input;

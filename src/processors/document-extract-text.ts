@@ -24,7 +24,6 @@ export function documentExtractText(deps: DocumentDeps): Processor<ExtractTextIn
     type: "document.extractText",
     description: "Text of every page (text layer, OCR where there is none), with OCR confidence and word boxes, stored on the Document.",
     input: extractTextInput,
-    maxAttempts: 2,
     timeoutMs: 60 * 60_000,
     async run(job: Job<ExtractTextInput>, ctx: JobContext): Promise<ExtractTextResult> {
       const { documentId, ocr, language } = job.input;

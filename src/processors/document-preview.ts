@@ -35,7 +35,6 @@ export function documentPreview(deps: MediaDeps): Processor<PreviewInput, Previe
     type: "document.preview",
     description: "Chosen pages of a PDF (or an image document) rendered to png/jpg/webp at a width or height.",
     input: previewInput,
-    maxAttempts: 2,
     timeoutMs: 30 * 60_000,
     async run(job: Job<PreviewInput>, ctx: JobContext): Promise<PreviewResult> {
       const input = job.input;

@@ -53,7 +53,6 @@ export function documentProcess(deps: DocumentDeps): Processor<ProcessInput, Pro
     type: "document.process",
     description: "A PDF or image to text, Markdown, HTML and page previews (OCR where there is no text layer), optionally with its embedded images.",
     input: processInput,
-    maxAttempts: 2,
     timeoutMs: 60 * 60_000,
     async run(job: Job<ProcessInput>, ctx: JobContext): Promise<ProcessResult> {
       const input = job.input;

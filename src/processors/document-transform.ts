@@ -166,7 +166,6 @@ export function documentTransform(deps: MediaDeps): Processor<TransformInput, Tr
     type: "document.transform",
     description: "A new PDF Document (or several, after a final split) from a PDF Document and a list of operations: merge, extractPages, rotate, stampText, stampImage, setMetadata, split.",
     input: transformInput,
-    maxAttempts: 2,
     timeoutMs: 30 * 60_000,
     async run(job: Job<TransformInput>, ctx: JobContext): Promise<TransformResult> {
       const input = job.input;

@@ -59,7 +59,6 @@ export function mediaOptimize(deps: MediaDeps): Processor<OptimizeInput, Optimiz
     type: "media.optimize",
     description: "A web-friendly h264/aac mp4 (faststart) of about targetSizeMB, in two passes.",
     input: optimizeInput(),
-    maxAttempts: 2,
     timeoutMs: 6 * 60 * 60_000,
     async run(job, ctx) {
       const input = job.input;

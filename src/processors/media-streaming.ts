@@ -268,7 +268,6 @@ export function mediaStreaming(deps: MediaDeps): Processor<StreamingInput, Strea
     type: "media.streaming",
     description: "An HLS and/or DASH adaptive ladder (h264 + aac) from one decode of the Video's source.",
     input: streamingInput(),
-    maxAttempts: 2,
     timeoutMs: 6 * 3600_000,
     async run(job, ctx) {
       const input = job.input;

@@ -124,7 +124,6 @@ export function videoAnalyze(deps: MediaDeps): Processor<AnalyzeInput, AnalyzeRe
     type: "video.analyze",
     description: "Metadata, scene changes and loudness (integrated LUFS, true peak, range), kept on the Video.",
     input: analyzeInput(),
-    maxAttempts: 2,
     timeoutMs: 4 * 3600_000,
     async run(job: Job<AnalyzeInput>, ctx: JobContext): Promise<AnalyzeResult> {
       const input = job.input;

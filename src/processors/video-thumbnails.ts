@@ -218,7 +218,6 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
     type: "video.thumbnails",
     description: "Still images at timestamps, intervals or evenly spaced, and optionally a storyboard (sprite sheets + WebVTT).",
     input: thumbnailsInput(deps.ffmpeg.capabilities),
-    maxAttempts: 2,
     timeoutMs: 2 * 3600_000,
     async run(job: Job<ThumbnailsInput>, ctx: JobContext): Promise<ThumbnailsResult> {
       const input = job.input;

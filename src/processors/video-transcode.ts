@@ -130,7 +130,6 @@ export function videoTranscode(deps: MediaDeps): Processor<TranscodeInput, Trans
     type: "video.transcode",
     description: "A rendition of a Video in another container, codec, size, quality or frame rate.",
     input: transcodeInput(caps),
-    maxAttempts: 2,
     timeoutMs: 4 * 60 * 60_000,
     async run(job, ctx) {
       const input = job.input;

@@ -114,7 +114,6 @@ export function videoWatermark(deps: MediaDeps): Processor<WatermarkInput, Water
     type: "video.watermark",
     description: "A rendition with a text or image watermark in a corner or the centre.",
     input: watermarkInput(deps.ffmpeg.capabilities),
-    maxAttempts: 2,
     timeoutMs: 12 * 3600_000,
     async run(job: Job<WatermarkInput>, ctx: JobContext): Promise<WatermarkResult> {
       const input = job.input;

@@ -1,6 +1,7 @@
 // Real `spool worker` processes (src/bin.js, the product's registry) against a test
 // database: a worker SIGKILLed mid-job whose job another process completes; graceful
-// shutdown that releases a running job; a second signal that exits at once.
+// shutdown that releases a running job, without charging it an attempt; a second signal
+// that exits at once.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,6 +95,38 @@ describe("a real spool worker process", () => {
     // Released, not failed: the next worker runs it to the end at once.
     await new Engine({ pool: db.pool, registry, log, concurrency: 1 }).runOnce();
     expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "SUCCEEDED", attempts: 2 });
+  });
+
+  it("does not charge a release: released at SIGTERM, then SIGKILLed with maxAttempts 2, the job is retried, not FAILED", async () => {
+    await seedOldJobs(2500);
+    const { job } = await submitJob(db.pool, registry, org, { type: "system.cleanup", input: { maxAgeSeconds: 86_400, batchSize: 1 }, maxAttempts: 2 });
+    const midJob = async () => {
+      const j = await getJob(db.pool, org, job.id);
+      return j.status === "RUNNING" && j.progress > 0.02;
+    };
+    const first = spoolWorker({ SPOOL_SHUTDOWN_GRACE_MS: "300" });
+    await waitFor(midJob, "the first worker to be mid-job", 30_000);
+    first.child.kill("SIGTERM");
+    expect((await first.exited).code, first.output()).toBe(0);
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "QUEUED", attempts: 1 });
+
+    const second = spoolWorker();
+    await waitFor(async () => (await midJob()) && (await getJob(db.pool, org, job.id)).attempts === 2, "the second worker to be mid-job", 30_000);
+    second.child.kill("SIGKILL");
+    await second.exited;
+
+    // One crash of two allowed attempts: the sweep puts the job back in the queue.
+    const rescuer = new Engine({ pool: db.pool, registry, log, concurrency: 1 });
+    await waitFor(async () => {
+      await rescuer.sweep();
+      return (await getJob(db.pool, org, job.id)).status !== "RUNNING";
+    }, "the expired lease to be reclaimed", 30_000, 250);
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "QUEUED", attempts: 2, error: { code: "WORKER_LOST" } });
+    await rescuer.runOnce();
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "SUCCEEDED", attempts: 3 });
+    const statuses = (await db.pool.query(`select data from job_events where job_id = $1 and kind = 'STATUS' order by id`, [job.id])).rows.map((r) => r.data);
+    expect(statuses.map((d) => d.status)).toEqual(["QUEUED", "RUNNING", "QUEUED", "RUNNING", "QUEUED", "RUNNING", "SUCCEEDED"]);
+    expect(statuses[4].error.code).toBe("WORKER_LOST");
   });
 
   it("exits at once on a second signal", async () => {

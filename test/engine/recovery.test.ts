@@ -1,11 +1,15 @@
 // How work comes back after a worker goes away: a reclaimed job keeps its place in the
-// queue, and an engine sweeps expired leases as soon as it starts.
+// queue, an engine sweeps expired leases as soon as it starts, and a job handed back at
+// shutdown keeps its place and is not charged an attempt.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Engine } from "../../src/engine/engine.ts";
 import * as sql from "../../src/engine/sql.ts";
 import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { OcrPool } from "../../src/tools/ocr.ts";
+import { createTestApi } from "../graphql/api-helpers.ts";
 import { createOrg, createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
 
 let db: TestDb;
@@ -20,6 +24,15 @@ const registry = new ProcessorRegistry()
     async run(job, ctx) {
       executions.push({ id: job.id, attempt: ctx.attempt });
       return null;
+    },
+  })
+  .register({
+    type: "test.hold",
+    description: "runs until aborted, as a long job caught by a shutdown",
+    input: z.object({}),
+    async run(job, ctx) {
+      executions.push({ id: job.id, attempt: ctx.attempt });
+      await new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted"))));
     },
   });
 
@@ -37,7 +50,7 @@ beforeEach(async () => {
 
 /** A worker that claims `jobId` and then dies: its lease is already over. */
 async function claimAndCrash(jobId: string): Promise<void> {
-  const { rows } = await db.pool.query(sql.claim, ["crashed-worker", 1, 60_000, ["test.record"]]);
+  const { rows } = await db.pool.query(sql.claim, ["crashed-worker", 1, 60_000, ["test.record", "test.hold"]]);
   expect(rows.map((r) => r.id)).toEqual([jobId]);
   await db.pool.query(`update jobs set lease_expires_at = now() - interval '1 second' where id = $1`, [jobId]);
 }
@@ -71,5 +84,52 @@ describe("a crashed worker's job", () => {
     }
     expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "SUCCEEDED", attempts: 2 });
     expect(executions).toEqual([{ id: job.id, attempt: 2 }]);
+  });
+});
+
+describe("a job released at shutdown", () => {
+  it("keeps its place and its attempts: with maxAttempts 2 it survives a release and one crash, and fails at the second crash", async () => {
+    const { job } = await submitJob(db.pool, registry, org, { type: "test.hold", input: {}, maxAttempts: 2 });
+    const engine = new Engine({ pool: db.pool, registry, log, concurrency: 1, abortGraceMs: 100 });
+    engine.start();
+    await waitFor(async () => executions.some((e) => e.id === job.id), "the job to start");
+    const later = (await submitJob(db.pool, registry, org, { type: "test.record", input: {} })).job;
+    await engine.stop(50); // a grace far shorter than the job: it is aborted and released
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "QUEUED", attempts: 1, lockedBy: null });
+
+    // Attempt 2 runs first (the job queued meanwhile waits), and its worker crashes: one
+    // attempt of two is used up, so the job goes back to the queue.
+    await claimAndCrash(job.id);
+    const sweeper = new Engine({ pool: db.pool, registry, log, concurrency: 1 });
+    await sweeper.sweep();
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "QUEUED", attempts: 2, error: { code: "WORKER_LOST" } });
+    expect((await getJob(db.pool, org, later.id)).status).toBe("QUEUED");
+
+    // Attempt 3 crashes as well: that was the second charged attempt.
+    await claimAndCrash(job.id);
+    await sweeper.sweep();
+    expect(await getJob(db.pool, org, job.id)).toMatchObject({ status: "FAILED", attempts: 3, error: { code: "WORKER_LOST" } });
+    const statuses = (await db.pool.query(`select data from job_events where job_id = $1 and kind = 'STATUS' order by id`, [job.id])).rows.map((r) => r.data);
+    expect(statuses.map((d) => [d.status, d.attempt, d.reason ?? d.error?.code ?? null])).toEqual([
+      ["QUEUED", 0, null], ["RUNNING", 1, null], ["QUEUED", 1, "released at shutdown"],
+      ["RUNNING", 2, null], ["QUEUED", 2, "WORKER_LOST"], ["RUNNING", 3, null], ["FAILED", 3, "WORKER_LOST"],
+    ]);
+  });
+});
+
+describe("default attempts", () => {
+  it("every job type a client can submit gets at least 3 attempts, so two worker crashes do not fail it for good", async () => {
+    const ocr = new OcrPool({ size: 1 }); // never started: no page is read here
+    const api = await createTestApi(db, { ffmpeg: await Ffmpeg.resolve({}), ocr });
+    try {
+      const { key } = await api.tenant();
+      const r = await api.gql(`{ jobTypes { type maxAttempts } }`, {}, key);
+      const types: Array<{ type: string; maxAttempts: number }> = r.data.jobTypes;
+      expect(types.map((t) => t.type)).toEqual(expect.arrayContaining(["video.transcode", "media.streaming", "document.process", "document.extractText"]));
+      expect(types.filter((t) => t.maxAttempts < 3)).toEqual([]);
+    } finally {
+      await api.close();
+      await ocr.close();
+    }
   });
 });
