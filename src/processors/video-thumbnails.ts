@@ -22,7 +22,8 @@ import { Stages } from "./media/stages.ts";
 export type ThumbnailsInput = z.infer<ReturnType<typeof thumbnailsInput>>;
 export type ThumbnailsResult = {
   thumbnails: { index: number; timeSeconds: number; assetId: string; width: number | null; height: number | null }[];
-  storyboard: { assetId: string; sheets: number; tiles: number; intervalSeconds: number; tileWidth: number; tileHeight: number } | null;
+  /** assetId: the WebVTT track; spriteAssetIds: its sheets, in order, each an Asset of its own beside it. */
+  storyboard: { assetId: string; spriteAssetIds: string[]; sheets: number; tiles: number; intervalSeconds: number; tileWidth: number; tileHeight: number } | null;
 };
 
 const MAX_SHOTS = 100;
@@ -262,14 +263,14 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
           // checked to exist and be non-empty.
           let media: MediaInfo | null = null;
           for (const [i, shot] of shots.entries()) {
-            const made = await stat(shot.out).then((s) => s.size > 0, () => false);
-            if (made && !media) media = await deps.ffmpeg.probe(shot.out, { format: demuxerFor(type.contentType) ?? undefined, signal: ctx.signal }).catch(() => null);
-            if (!made || !media?.video) throw new JobError("TRANSCODING_FAILED", `ffmpeg made no picture at ${times[i]} s (seeked to ${shot.seekSec.toFixed(3)} s); the video may end earlier than its container says.`);
+            const size = await stat(shot.out).then((s) => s.size, () => 0);
+            if (size > 0 && !media) media = await deps.ffmpeg.probe(shot.out, { format: demuxerFor(type.contentType) ?? undefined, signal: ctx.signal }).catch(() => null);
+            if (size === 0 || !media?.video) throw new JobError("TRANSCODING_FAILED", `ffmpeg made no picture at ${times[i]} s (seeked to ${shot.seekSec.toFixed(3)} s); the video may end earlier than its container says.`);
             dims.push({ width: media.video.width, height: media.video.height });
-            outputs.push({ role: "THUMBNAIL", label: `t=${shot.seekSec.toFixed(3)}`, filename: `thumb-${String(i).padStart(4, "0")}.${type.ext}`, contentType: type.contentType, kind: "IMAGE", media, file: shot.out });
+            outputs.push({ role: "THUMBNAIL", label: `t=${shot.seekSec.toFixed(3)}`, filename: `thumb-${String(i).padStart(4, "0")}.${type.ext}`, contentType: type.contentType, kind: "IMAGE", media: { ...media, sizeBytes: size }, file: shot.out });
           }
 
-          let storyboard: (Omit<NonNullable<ThumbnailsResult["storyboard"]>, "assetId">) | null = null;
+          let storyboard: (Omit<NonNullable<ThumbnailsResult["storyboard"]>, "assetId" | "spriteAssetIds">) | null = null;
           if (input.storyboard) {
             await stages.enter("storyboard");
             const end = videoEnd(info);
@@ -287,6 +288,13 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
             const tiles = Math.min(plan.tiles, sheets * plan.perSheet);
             await writeFile(path.join(sbDir, "storyboard.vtt"), storyboardVtt(plan, tiles, tile, end));
             outputs.push({ role: "STORYBOARD", label: `interval=${plan.intervalSeconds}`, filename: "storyboard.vtt", contentType: "text/vtt", kind: "CAPTIONS", dir: sbDir, entry: "storyboard.vtt" });
+            // Each sheet is an Asset of its own (its size, sha256, picture size) inside the
+            // track's folder, where the cues' relative URLs find it. The sheets share one scale.
+            for (let k = 0; k < sheets; k++) {
+              const sheet = `sprite-${k}.jpg`;
+              const media = { ...first, sizeBytes: (await stat(path.join(sbDir, sheet))).size };
+              outputs.push({ role: "STORYBOARD_SPRITE", label: `sprite-${k}`, filename: sheet, contentType: "image/jpeg", kind: "IMAGE", media, dir: sbDir, member: sheet });
+            }
             storyboard = { sheets, tiles, intervalSeconds: plan.intervalSeconds, tileWidth: tile.width, tileHeight: tile.height };
           }
 
@@ -295,7 +303,7 @@ export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, Thu
           ctx.progress(1);
           return {
             thumbnails: shots.map((s, i) => ({ index: i, timeSeconds: Number(s.seekSec.toFixed(3)), assetId: rows[i]!.id, ...dims[i]! })),
-            storyboard: storyboard ? { assetId: rows[shots.length]!.id, ...storyboard } : null,
+            storyboard: storyboard ? { assetId: rows[shots.length]!.id, spriteAssetIds: rows.slice(shots.length + 1).map((r) => r.id), ...storyboard } : null,
           };
         }, ctx.signal));
       } catch (err) {

@@ -113,8 +113,8 @@ describe.each(binaries())("video.thumbnails with the $name ffmpeg", (bin) => {
   const longVideo = () => makeVideo(dir, { ffmpeg: bin.ffmpeg, seconds: 60, width: 160, height: 120, audio: false, name: "long-60s.mp4" });
 
   async function outputRows(videoId: string) {
-    const { rows } = await db.pool.query(`select role, label, filename, media from assets where video_id = $1 and origin = 'JOB_OUTPUT' order by filename`, [idOf("Video", videoId)]);
-    return rows as { role: string; label: string; filename: string; media: { video: { width: number; height: number; codec: string } | null } }[];
+    const { rows } = await db.pool.query(`select role, label, filename, size::int, media from assets where video_id = $1 and origin = 'JOB_OUTPUT' order by filename`, [idOf("Video", videoId)]);
+    return rows as { role: string; label: string; filename: string; size: number; media: { sizeBytes: number; video: { width: number; height: number; codec: string } | null } }[];
   }
 
   it("makes evenly spaced jpg thumbnails and a storyboard; the .vtt and a sprite beside it download through the signed URL", async () => {
@@ -142,7 +142,10 @@ describe.each(binaries())("video.thumbnails with the $name ffmpeg", (bin) => {
 
     const rows = await outputRows(videoId);
     expect(rows.filter((r) => r.role === "THUMBNAIL").map((r) => r.label)).toEqual(times.map((t: number) => `t=${t.toFixed(3)}`));
-    for (const r of rows.filter((r) => r.role === "THUMBNAIL")) expect(r.media?.video).toMatchObject({ codec: "mjpeg", width: 160, height: 120 });
+    for (const r of rows.filter((r) => r.role === "THUMBNAIL")) {
+      expect(r.media?.video).toMatchObject({ codec: "mjpeg", width: 160, height: 120 });
+      expect(r.media.sizeBytes).toBe(r.size);
+    }
 
     const first = v.thumbnails.find((a: { filename: string }) => a.filename === "thumb-0000.jpg");
     const thumb = await fetchAndProbe(first.url, "dl-thumb.jpg", "jpeg_pipe");
@@ -170,6 +173,22 @@ describe.each(binaries())("video.thumbnails with the $name ffmpeg", (bin) => {
     const sprite = await fetchAndProbe(new URL("sprite-0.jpg", sb.url).toString(), "dl-sprite.jpg", "jpeg_pipe");
     expect(sprite.res.headers.get("content-type")).toBe("image/jpeg");
     expect(sprite.info.video).toMatchObject({ codec: "mjpeg", width: 192, height: 96 });
+    // Each file is an Asset with its own size: the track is its own bytes, the sheet too.
+    expect(sb.size).toBe(Buffer.byteLength(vtt));
+    const all = await api.gql(`query($id: ID!) { video(id: $id) { assets(first: 50) { edges { node { ${ASSET} label media { width: video { width } } } } } } }`, { id: videoId }, key);
+    const sheets = all.data.video.assets.edges.map((e: { node: any }) => e.node).filter((a: { role: string }) => a.role === "STORYBOARD_SPRITE");
+    expect(sheets).toHaveLength(1);
+    expect(sheets[0]).toMatchObject({ kind: "IMAGE", contentType: "image/jpeg", filename: "sprite-0.jpg", label: "sprite-0", size: sprite.bytes.length, media: { width: { width: 192 } } });
+    expect(j.result.storyboard.spriteAssetIds).toEqual([idOf("Asset", sheets[0].id)]);
+    const own = await fetchAndProbe(sheets[0].url, "dl-sprite-own.jpg", "jpeg_pipe");
+    expect(own.bytes.equals(sprite.bytes)).toBe(true);
+    // The track and its sheets share a folder; deleting the Video removes it whole.
+    const folder = path.join(api.dataDir, "files", "orgs", org, "assets", idOf("Asset", sb.id));
+    expect((await readdir(folder)).sort()).toEqual(["sprite-0.jpg", "storyboard.vtt"]);
+    const del = await api.gql(`mutation($id: ID!) { deleteVideo(input: { id: $id }) { deletedId } }`, { id: videoId }, key);
+    expect(del.errors).toBeUndefined();
+    expect(await readdir(folder).catch(() => [])).toEqual([]);
+    expect((await fetch(local(sheets[0].url))).status).toBe(404);
   });
 
   it("takes given timestamps as png at a height (aspect kept), and every N seconds as webp", async () => {

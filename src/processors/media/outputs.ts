@@ -1,5 +1,5 @@
-// Storing what a media or document job made: each output file (or package folder: HLS, DASH) goes to
-// storage under a new asset id, then one transaction — fenced by the attempt — replaces
+// Storing what a media or document job made: each output file (or package folder: HLS, DASH,
+// storyboard; its members keep their package's folder) goes to storage under a new asset id, then one transaction — fenced by the attempt — replaces
 // the outputs an earlier attempt of the same job stored and inserts the new rows. Files
 // are uploaded before their rows and deleted if the transaction fails, as for every
 // ingest: a re-run replaces, never duplicates, and a crash leaves at most orphan files.
@@ -15,8 +15,15 @@ import type { AssetKind } from "../../tools/sniff.ts";
 import type { MediaDeps } from "./source.ts";
 
 type Common = { role: string; label?: string | null; filename: string; contentType: string; kind: AssetKind; media?: unknown };
-/** One file, or a package: a folder whose `entry` (master.m3u8, manifest.mpd) is what players open. */
-export type Output = Common & ({ file: string } | { dir: string; entry: string });
+/**
+ * One file; a package: a folder whose `entry` (master.m3u8, manifest.mpd, storyboard.vtt) is
+ * what players open; or a member of a package given in the same call (`dir` is that
+ * package's folder, `member` a path in it): stored in the package's folder, so the entry's
+ * relative URLs still reach it, but an Asset of its own, whose size the package no longer counts.
+ */
+export type Output = Common & ({ file: string } | { dir: string; entry: string } | { dir: string; member: string });
+type PackageOutput = Common & { dir: string; entry: string };
+type MemberOutput = Common & { dir: string; member: string };
 
 export async function sha256Of(file: string): Promise<string> {
   const hash = createHash("sha256");
@@ -34,7 +41,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 type Uploaded = { assetId: string; key: string; size: number; sha256: string; keys: string[] };
 
-async function upload(deps: MediaDeps, job: Job, out: Output, signal: AbortSignal): Promise<Uploaded> {
+async function upload(deps: MediaDeps, job: Job, out: Common & ({ file: string } | PackageOutput), members: ReadonlySet<string>, signal: AbortSignal): Promise<Uploaded> {
   const assetId = randomUUID();
   if ("file" in out) {
     const key = assetKey(job.organizationId, assetId);
@@ -45,15 +52,23 @@ async function upload(deps: MediaDeps, job: Job, out: Output, signal: AbortSigna
   let size = 0;
   try {
     for (const rel of await filesUnder(out.dir)) {
-      const key = packageKey(job.organizationId, assetId, rel.split(path.sep).join("/"));
+      const name = rel.split(path.sep).join("/");
+      const key = packageKey(job.organizationId, assetId, name);
       keys.push(key);
-      size += (await deps.assets.storage.putFile(key, path.join(out.dir, rel), { signal })).size;
+      const stored = await deps.assets.storage.putFile(key, path.join(out.dir, rel), { signal });
+      if (!members.has(name)) size += stored.size;
     }
   } catch (err) {
     await Promise.all(keys.map((k) => deps.assets.storage.delete(k).catch(() => undefined)));
     throw err;
   }
   return { assetId, key: packageKey(job.organizationId, assetId, out.entry), size, sha256: await sha256Of(path.join(out.dir, out.entry)), keys };
+}
+
+/** A member's row points into its package's folder; the package uploaded (and cleans up) the file. */
+async function memberOf(job: Job, pkg: Uploaded, out: MemberOutput): Promise<Uploaded> {
+  const file = path.join(out.dir, out.member);
+  return { assetId: randomUUID(), key: packageKey(job.organizationId, pkg.assetId, out.member), size: (await stat(file)).size, sha256: await sha256Of(file), keys: [] };
 }
 
 /**
@@ -72,10 +87,20 @@ export type OutputOwner = { videoId: string } | { documentId: string };
 export async function storeOutputs(deps: MediaDeps, job: Job, attempt: number, owner: OutputOwner, outputs: Output[], signal: AbortSignal): Promise<AssetRow[]> {
   const [table, ownerId] = "videoId" in owner ? ["videos", owner.videoId] : ["documents", owner.documentId];
   const uploaded: Uploaded[] = [];
+  const packages = new Map<string, Uploaded>();
   try {
     for (const out of outputs) {
+      if ("member" in out) {
+        const pkg = packages.get(out.dir);
+        if (!pkg) throw new Error(`package member ${out.member} is listed before its package`);
+        uploaded.push(await memberOf(job, pkg, out));
+        continue;
+      }
       await stat("file" in out ? out.file : path.join(out.dir, out.entry));
-      uploaded.push(await upload(deps, job, out, signal));
+      const members = new Set("file" in out ? [] : outputs.flatMap((o) => ("member" in o && o.dir === out.dir ? [o.member] : [])));
+      const u = await upload(deps, job, out, members, signal);
+      if (!("file" in out)) packages.set(out.dir, u);
+      uploaded.push(u);
     }
     const { rows, oldKeys } = await inTransaction(deps.pool, async (tx) => {
       await fenceAttempt(tx, job, attempt);
