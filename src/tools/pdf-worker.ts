@@ -13,6 +13,7 @@ import { pathToFileURL } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
 import type { PDFDocument, PDFPage } from "pdf-lib";
 import type { ExtractedImage, PdfMetadataInput } from "./pdf.ts";
+import { pageText } from "./pdf-text.ts";
 
 export type WorkerLimits = { maxPages: number; maxPixels: number; maxImagePixels: number };
 export type StampPosition =
@@ -180,10 +181,7 @@ function checkPages(pages: number[] | undefined, count: number): number[] {
   return pages;
 }
 
-type Word = { text: string; x: number; y: number; width: number; height: number };
-
 async function text(args: { path: string; pages?: number[]; limits: WorkerLimits }) {
-  const lib = await pdfjs();
   const doc = await openPdfjs(args.path, args.limits);
   const pages = checkPages(args.pages, doc.numPages);
   const all = [];
@@ -191,51 +189,7 @@ async function text(args: { path: string; pages?: number[]; limits: WorkerLimits
     const page = await doc.getPage(n);
     const viewport = page.getViewport({ scale: 1 });
     const content = await page.getTextContent();
-    let pageText = "";
-    const words: Word[] = [];
-    for (const item of content.items) {
-      if (!("str" in item)) continue;
-      pageText += item.str + (item.hasEOL ? "\n" : "");
-      if (!item.str.trim()) continue;
-      const style = content.styles[item.fontName];
-      const ascent = style?.ascent ?? 0.8;
-      const descent = style?.descent ?? -0.2;
-      // Text space → page space with origin top-left (viewport at scale 1, page /Rotate applied).
-      const m = lib.Util.transform(viewport.transform, item.transform) as number[];
-      const [a, b, c, d, e, f] = m as [number, number, number, number, number, number];
-      const fontHeight = Math.hypot(c, d);
-      const len = Math.hypot(a, b) || 1;
-      const ux = a / len;
-      const uy = b / len; // unit vector along the baseline (y down)
-      const vx = -uy;
-      const vy = ux; // unit vector "down" from the baseline
-      const total = item.str.length;
-      // pdf.js gives runs, not words: split on whitespace and share the run's width by characters.
-      for (const match of item.str.matchAll(/\S+/g)) {
-        const start = (match.index / total) * item.width;
-        const w = (match[0].length / total) * item.width;
-        const top = -ascent * fontHeight;
-        const bottom = -descent * fontHeight;
-        const corners = [
-          [start, top],
-          [start + w, top],
-          [start, bottom],
-          [start + w, bottom],
-        ].map(([s, t]) => [e + ux * s! + vx * t!, f + uy * s! + vy * t!] as const);
-        const xs = corners.map((p) => p[0]);
-        const ys = corners.map((p) => p[1]);
-        const x0 = Math.min(...xs);
-        const y0 = Math.min(...ys);
-        words.push({
-          text: match[0],
-          x: round(x0),
-          y: round(y0),
-          width: round(Math.max(...xs) - x0),
-          height: round(Math.max(...ys) - y0),
-        });
-      }
-    }
-    const result = { page: n, width: round(viewport.width), height: round(viewport.height), text: pageText, words };
+    const result = { page: n, width: round(viewport.width), height: round(viewport.height), ...pageText(content.items, content.styles, viewport.transform) };
     page.cleanup();
     send({ type: "page", page: n, result });
     all.push(result);

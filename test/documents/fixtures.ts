@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { createDeflate } from "node:zlib";
 import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
-import { PDFDocument, StandardFonts } from "pdf-lib";
+import { beginText, drawObject, endText, popGraphicsState, pushGraphicsState, PDFDocument, setFontAndSize, setTextMatrix, showText, PDFName, StandardFonts, type PDFFont } from "pdf-lib";
 
 export const SENTENCES = [
   "The quick brown fox jumps over the lazy dog.",
@@ -24,6 +24,38 @@ export async function textPdf(path: string): Promise<string> {
     const page = doc.addPage([612, 792]);
     page.drawText(s, { x: 72, y: 792 - 100, size: 14, font });
   }
+  await writeFile(path, await doc.save());
+  return path;
+}
+
+/**
+ * One page whose words are separate show-text operations, most inside their own form XObject
+ * (as generators that place each text box write them), so pdf.js gets no chance to join them
+ * itself; 10 pt Courier (6 pt a character). Its text, by the positions:
+ * "[Function] int asn1_array2tree", "alpha beta", "Spool" (two touching runs, one bold).
+ */
+export async function separateRunsPdf(path: string): Promise<string> {
+  const doc = await PDFDocument.create();
+  const page = doc.addPage([612, 792]);
+  const regular = await doc.embedFont(StandardFonts.Courier);
+  const bold = await doc.embedFont(StandardFonts.CourierBold);
+  page.node.setFontDictionary(PDFName.of("R"), regular.ref);
+  page.node.setFontDictionary(PDFName.of("B"), bold.ref);
+  const show = (font: PDFFont, text: string, x: number, baseline: number) =>
+    [beginText(), setFontAndSize(font === bold ? "B" : "R", 10), setTextMatrix(1, 0, 0, 1, x, 792 - baseline), showText(font.encodeText(text)), endText()];
+  let forms = 0;
+  const inForm = (font: PDFFont, text: string, x: number, baseline: number) => {
+    const form = doc.context.register(doc.context.contentStream(show(font, text, x, baseline), {
+      Type: "XObject", Subtype: "Form", BBox: [0, 0, 612, 792], Resources: { Font: { R: regular.ref, B: bold.ref } },
+    }));
+    page.pushOperators(pushGraphicsState(), drawObject(page.node.newXObject(`Fm${++forms}`, form)), popGraphicsState());
+  };
+  page.pushOperators(...show(bold, "[Function]", 72, 100));
+  inForm(regular, "int asn1_array2tree", 72 + 10 * 6 + 6, 100);
+  inForm(regular, "alpha", 72, 114);
+  inForm(regular, "beta", 72 + 5 * 6 + 6, 114);
+  inForm(regular, "Spo", 72, 128);
+  inForm(bold, "ol", 72 + 3 * 6, 128);
   await writeFile(path, await doc.save());
   return path;
 }

@@ -12,7 +12,7 @@ import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import { OcrPool } from "../../src/tools/ocr.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
-import { encryptedPdf, inflateBombPdf, manyPagesPdf, metadataPdf, METADATA, renderTextPng, SENTENCES, textPdf } from "./fixtures.ts";
+import { encryptedPdf, inflateBombPdf, manyPagesPdf, metadataPdf, METADATA, renderTextPng, SENTENCES, separateRunsPdf, textPdf } from "./fixtures.ts";
 import { highDpiScanPdf, pixelBombPng, scannedPdf, type ScanLine } from "./scan-fixtures.ts";
 
 let db: TestDb;
@@ -92,6 +92,16 @@ describe("document.extractText", () => {
     expect(quick.x).toBeGreaterThan(72);
     expect(quick.y).toBeGreaterThan(80);
     expect(quick.y + quick.height).toBeLessThan(106);
+  });
+
+  it("separates text runs in Document.pages.text where their positions say: a space across a gap, none where runs touch, a line break between lines", async () => {
+    const id = await uploadFile(await separateRunsPdf(path.join(dir, "runs.pdf")));
+    const job = await finish(await submit(EXTRACT, { documentId: id }));
+    expect(job).toMatchObject({ status: "SUCCEEDED", result: { ocrPages: 0, wordCount: 6 } });
+    const d = (await api.gql(PAGES, { id }, key)).data.document;
+    expect(d.pages[0].text.trim()).toBe("[Function] int asn1_array2tree\nalpha beta\nSpool");
+    // Courier, a standard font pdf.js has no ascent for: the boxes are still numbers.
+    expect(d.pages[0].words.find((w: any) => w.text === "int")).toMatchObject({ x: 138, y: 92, width: 18, height: 10 });
   });
 
   it("keeps the file's own properties on the Document", async () => {
