@@ -72,6 +72,19 @@ function notAllowed(message: string): SpoolError {
   return new SpoolError("URL_NOT_ALLOWED", message);
 }
 
+/**
+ * What a self-hoster sets to reach a receiver on their own machine or network (development,
+ * an intranet). `example` only for what the caller wrote: an address a name resolved to
+ * stays on our side.
+ */
+function allowCidrsHint(example?: string): string {
+  return ` To allow it, add its range to SPOOL_URL_ALLOW_CIDRS${example ? ` (e.g. ${example})` : ""}.`;
+}
+
+// RFC 6761: localhost and every name under it are this machine. They are refused when the
+// URL is given, as the loopback addresses are, rather than only when a send resolves them.
+const LOOPBACK_NAME = /^(?:.+\.)?localhost\.?$/;
+
 function unreachable(message: string, details?: Record<string, unknown>): SpoolError {
   return new SpoolError("URL_UNREACHABLE", message, details);
 }
@@ -150,11 +163,15 @@ export function checkUrl(raw: string, policy: OutboundPolicy): URL {
   // is a classic way to make a URL read as something it is not.
   if (url.username !== "" || url.password !== "") throw notAllowed("URLs with credentials (user:pass@) are not allowed");
   const port = portOf(url);
-  if (!policy.allowedPorts.includes(port)) throw notAllowed(`port ${port} is not allowed`);
+  if (!policy.allowedPorts.includes(port)) {
+    throw notAllowed(`port ${port} is not allowed (allowed: ${policy.allowedPorts.join(", ")}). To allow it, add it to SPOOL_URL_ALLOWED_PORTS.`);
+  }
   const host = bareHost(url);
   if (net.isIP(host) !== 0) {
     const reason = forbiddenReason(host, policy.allowCidrs);
-    if (reason !== null) throw notAllowed(`address ${host} is not allowed (${reason})`);
+    if (reason !== null) throw notAllowed(`address ${host} is not allowed (${reason}).${allowCidrsHint(net.isIPv4(host) ? `${host}/32` : undefined)}`);
+  } else if (LOOPBACK_NAME.test(host) && forbiddenReason("127.0.0.1", policy.allowCidrs) !== null && forbiddenReason("::1", policy.allowCidrs) !== null) {
+    throw notAllowed(`host ${host} is this machine (loopback).${allowCidrsHint("127.0.0.1/32,::1/128")}`);
   }
   return url;
 }
@@ -178,7 +195,7 @@ function guardedLookup(allowCidrs: string[], resolve: NonNullable<RequestOptions
             const reason = forbiddenReason(address, allowCidrs);
             // The hostname and the kind of range only: the internal address it resolved
             // to is the attacker's missing piece of information.
-            if (reason !== null) throw notAllowed(`host ${hostname} resolves to a non-public address (${reason})`);
+            if (reason !== null) throw notAllowed(`host ${hostname} resolves to a non-public address (${reason}).${allowCidrsHint()}`);
           }
           chosen = options.family === 4 || options.family === 6 ? found.filter((a) => a.family === options.family) : found;
           if (chosen.length === 0) throw Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" });
@@ -248,7 +265,7 @@ function sendOnce(
       socket.prependOnceListener("connect", () => {
         const remote = socket.remoteAddress ?? "";
         const reason = forbiddenReason(remote, allowCidrs);
-        if (reason !== null) req.destroy(notAllowed(`host ${host} connected to a non-public address (${reason})`));
+        if (reason !== null) req.destroy(notAllowed(`host ${host} connected to a non-public address (${reason}).${allowCidrsHint()}`));
       });
     });
     req.on("error", (err) => {

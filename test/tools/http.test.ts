@@ -189,6 +189,20 @@ describe("checkUrl", () => {
   it.each(["http://example.com:8080/", "https://example.com:22/", "http://example.com:0/"])("refuses port of %s", (raw) => {
     expect(() => checkUrl(raw, pub)).toThrow(expect.objectContaining({ code: "URL_NOT_ALLOWED", message: expect.stringMatching(/port/) }));
   });
+  it.each(["http://localhost/", "http://LOCALHOST./x", "https://api.localhost/", "http://localhost:80/"])("refuses the loopback name %s like a loopback address", (raw) => {
+    expect(() => checkUrl(raw, pub)).toThrow(expect.objectContaining({ code: "URL_NOT_ALLOWED", message: expect.stringContaining("SPOOL_URL_ALLOW_CIDRS") }));
+    // Allowed once loopback is: a receiver on this machine, for development.
+    expect(() => checkUrl(raw, policy({ allowedPorts: [80, 443], allowCidrs: ["127.0.0.0/8"] }))).not.toThrow();
+    expect(() => checkUrl(raw, policy({ allowedPorts: [80, 443], allowCidrs: ["::1/128"] }))).not.toThrow();
+  });
+  it("judges only loopback names by their name", () => {
+    for (const raw of ["http://localhost.example.com/", "http://mylocalhost/", "http://localhostx/"]) expect(() => checkUrl(raw, pub), raw).not.toThrow();
+  });
+  it("says which setting allows a refused address or port", () => {
+    expect(() => checkUrl("http://192.168.1.20/hook", pub)).toThrow(expect.objectContaining({ message: expect.stringMatching(/SPOOL_URL_ALLOW_CIDRS.*192\.168\.1\.20\/32/) }));
+    expect(() => checkUrl("http://[::1]/hook", pub)).toThrow(expect.objectContaining({ message: expect.stringContaining("SPOOL_URL_ALLOW_CIDRS") }));
+    expect(() => checkUrl("http://example.com:3000/hook", pub)).toThrow(expect.objectContaining({ message: expect.stringMatching(/port 3000 .*SPOOL_URL_ALLOWED_PORTS/) }));
+  });
   it("cannot be widened through the shared default policy", () => {
     expect(() => defaultOutboundPolicy.allowedPorts.push(8080)).toThrow();
   });

@@ -174,6 +174,27 @@ describe("managing endpoints", () => {
     expect(codeOf(await api.gql(ROTATE, { input: { id: webhook.id, overlapHours: 1000 } }, t.key))).toBe("INVALID_INPUT");
   });
 
+  it("refuses localhost at create unless loopback is allowed, saying how to allow a local receiver", async () => {
+    const port = Number(new URL(base).port);
+    const strict = await createTestApi(db, { outbound: { allowCidrs: [], allowedPorts: [port] } });
+    try {
+      const t = await strict.tenant();
+      for (const url of [`http://localhost:${port}/x`, `http://app.localhost:${port}/x`]) {
+        const r = await strict.gql(CREATE, { input: { url } }, t.key);
+        expect(codeOf(r), url).toBe("URL_NOT_ALLOWED");
+        expect(r.errors![0]!.message).toContain("SPOOL_URL_ALLOW_CIDRS");
+      }
+      const port3000 = await strict.gql(CREATE, { input: { url: "https://example.com:3000/x" } }, t.key);
+      expect(port3000.errors![0]!.message).toContain("SPOOL_URL_ALLOWED_PORTS");
+      expect(await db.prisma.webhookEndpoint.count({ where: { organizationId: t.org.id } })).toBe(0);
+    } finally {
+      await strict.close();
+    }
+    // Where loopback is allowed (SPOOL_URL_ALLOW_CIDRS=127.0.0.1/32), localhost is a receiver like any other.
+    const t = await api.tenant();
+    expect((await api.gql(CREATE, { input: { url: `http://localhost:${port}/x` } }, t.key)).errors).toBeUndefined();
+  });
+
   it("webhookEventTypes lists every type with its payload schema, for any authenticated key", async () => {
     const t = await api.tenant();
     const reader = await api.keyFor(t.org.id, ["jobs:read"]);
