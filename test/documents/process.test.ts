@@ -104,6 +104,34 @@ describe("document.extractText", () => {
     expect(d.pages[0].words.find((w: any) => w.text === "int")).toMatchObject({ x: 138, y: 92, width: 18, height: 10 });
   });
 
+  it("moves progress page by page through the text stage of a text-layer PDF, not 2-9 % and then a jump to 90 %", async () => {
+    const doc = await PDFDocument.create();
+    const font = await doc.embedFont(StandardFonts.Helvetica);
+    for (let i = 0; i < 36; i++) {
+      const page = doc.addPage([612, 792]);
+      SENTENCES.forEach((s, k) => page.drawText(`${i + 1}.${k + 1} ${s}`, { x: 72, y: 700 - k * 16, size: 11, font }));
+    }
+    const file = path.join(dir, "thirty-six.pdf");
+    await writeFile(file, await doc.save());
+    const id = await uploadFile(file);
+    const jobId = await submit(EXTRACT, { documentId: id });
+    // Every progress report written, so that the events show each step (the default coalesces to 300 ms).
+    const eager = new Engine({ pool: db.pool, registry: api.registry, log, concurrency: 1, progressIntervalMs: 0 });
+    await eager.drain();
+    await eager.stop(1000);
+    const events = (await api.gql(`query($id: ID!) { job(id: $id) { status events(first: 100) { edges { node { kind stage progress pagesDone pageCount } } } } }`, { id: jobId }, key)).data.job.events.edges.map((e: any) => e.node);
+    const start = events.findIndex((e: any) => e.kind === "STAGE" && e.stage === "text");
+    const end = events.findIndex((e: any, i: number) => i > start && e.kind === "STAGE");
+    const text = events.slice(start, end).filter((e: any) => e.kind === "PROGRESS");
+    expect(new Set(text.map((e: any) => e.pagesDone)).size).toBeGreaterThanOrEqual(6);
+    expect(text.every((e: any) => e.pageCount === 36)).toBe(true);
+    const values = text.map((e: any) => e.progress);
+    expect(values).toEqual([...values].sort((a, b) => a - b));
+    expect(values[0]).toBeLessThan(0.3);
+    // The text stage is the whole read here: it ends near the read's share (0.9), not at 0.09.
+    expect(values.at(-1)).toBeGreaterThan(0.85);
+  });
+
   it("keeps the file's own properties on the Document", async () => {
     const id = await uploadFile(await metadataPdf(path.join(dir, "meta.pdf")));
     expect((await finish(await submit(EXTRACT, { documentId: id }))).status).toBe("SUCCEEDED");

@@ -16,6 +16,7 @@ import type { OcrPool, OcrResult } from "../../tools/ocr.ts";
 import { extractText, openPdfInfo, renderPages, type PdfInfo, type RenderedPage } from "../../tools/pdf.ts";
 import type { MediaDeps } from "../media/source.ts";
 import { countWords, type LayoutWord } from "./layout.ts";
+import { ReadProgress } from "./progress.ts";
 import { imageDimensions } from "./source.ts";
 
 export type DocumentDeps = MediaDeps & { ocr: OcrPool };
@@ -81,8 +82,6 @@ export async function readDocument(
 ): Promise<ReadResult> {
   const started = Date.now();
   const { source, local } = opts;
-  const progress = (from: number, to: number, f: number, details?: { pagesDone: number; pageCount: number }) =>
-    ctx.progress((from + (to - from) * Math.min(1, Math.max(0, f))) * READ_SHARE, details);
 
   await ctx.stage("inspect");
   let pages: ReadPage[];
@@ -93,15 +92,14 @@ export async function readDocument(
     properties = info.metadata;
     ctx.logLine(`${info.pageCount} page${info.pageCount === 1 ? "" : "s"}${info.encrypted ? " (encrypted, no user password)" : ""}`);
     await ctx.stage("text");
-    const layer = await extractText(local, {
-      signal: ctx.signal, limits,
-      onPage: (n) => progress(0.02, 0.1, n / info.pageCount, { pagesDone: n, pageCount: info.pageCount }),
-    });
+    const progress = new ReadProgress(ctx, info.pageCount, READ_SHARE);
+    const needsOcr = (text: string) => opts.ocr === "always" || (opts.ocr === "auto" && !hasTextLayer(text));
+    const layer = await extractText(local, { signal: ctx.signal, limits, onPage: (_n, p) => progress.textPage(needsOcr(p.text)) });
     pages = layer.map((p) => ({
       page: p.page, width: p.width, height: p.height, text: p.text, words: p.words,
       source: "TEXT_LAYER" as PageSource, confidence: null, wordCount: countWords(p.text),
     }));
-    const wanted = opts.ocr === "never" ? [] : opts.ocr === "always" ? pages : pages.filter((p) => !hasTextLayer(p.text));
+    const wanted = pages.filter((p) => needsOcr(p.text));
     for (const p of pages) if (!hasTextLayer(p.text) && opts.ocr === "never") p.source = "NONE";
     if (wanted.length > deps.assets.limits.ocrPages) {
       throw new JobError("DOCUMENT_TOO_LARGE", `${wanted.length} pages need OCR; the limit is ${deps.assets.limits.ocrPages} per job (SPOOL_MAX_OCR_PAGES). Split the document with document.transform first.`);
@@ -109,7 +107,7 @@ export async function readDocument(
     if (wanted.length > 0) {
       await ctx.stage("ocr");
       ctx.logLine(`OCR of ${wanted.length} page${wanted.length === 1 ? "" : "s"} (${opts.language})`);
-      await ocrPdfPages(deps, ctx, local, opts.dir, wanted, opts.language, (done) => progress(0.1, 1, done / wanted.length, { pagesDone: done, pageCount: wanted.length }));
+      await ocrPdfPages(deps, ctx, local, opts.dir, wanted, opts.language, (done) => progress.ocrPages(done, wanted.length));
     }
   } else {
     pages = [await readImage(deps, ctx, source, local, opts)];
