@@ -91,7 +91,9 @@ describe("a newcomer's first scanned PDF, on the real server", () => {
       if (s.hasExited()) throw new Error(`spool exited early: ${s.output()}`);
       return fetch(`${base}/health`).then((r) => r.status === 200, () => false);
     }, `spool to answer /health (output: ${s.output()})`, 60_000, 100);
-    const adminKey = (await readFile(path.join(dataDir, "admin-key"), "utf8")).trim();
+    // The server binds before it makes the admin key (a taken port fails before any key exists),
+    // so /health can answer a moment before the key file is written.
+    const adminKey = await waitFor(() => readFile(path.join(dataDir, "admin-key"), "utf8").then((k) => k.trim(), () => null), "the admin key file", 30_000, 50);
     expect(s.output()).toContain(adminKey); // printed once, on the first start
     const auth = { authorization: `Bearer ${adminKey}` };
 
