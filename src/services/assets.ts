@@ -12,6 +12,7 @@ import { SpoolError } from "../engine/errors.ts";
 import type { Queryable } from "../engine/queryable.ts";
 import type { Logger } from "../log.ts";
 import type { OutboundPolicy } from "../tools/http.ts";
+import { watchDeclaredLength, type LengthWatch } from "../tools/declared-length.ts";
 import { SNIFF_BYTES, sniff, type AssetKind } from "../tools/sniff.ts";
 import type { Storage } from "../tools/storage/storage.ts";
 
@@ -85,7 +86,8 @@ function assetIdOfKey(key: string): string | null {
 /**
  * Watches bytes on their way to storage: sniffs the first SNIFF_BYTES against the use's
  * allowlist, enforces the size limit of the detected kind, hashes, and checks that a PDF
- * ends with %%EOF (a truncated upload is refused here rather than by every processor).
+ * ends with %%EOF and that an mp4 or WebM is as long as its container declares (a truncated
+ * upload is refused here rather than by every processor).
  */
 class Inspector extends Transform {
   size = 0;
@@ -95,6 +97,7 @@ class Inspector extends Transform {
   private tail: Buffer = Buffer.alloc(0);
   private readonly hash = createHash("sha256");
   private limit: number;
+  private length: LengthWatch | null = null;
 
   constructor(private readonly use: AssetUse, private readonly limits: Limits, declaredSize?: number) {
     super();
@@ -112,7 +115,10 @@ class Inspector extends Transform {
     if (this.size > this.limit) return done(this.tooLarge(this.sniffed ? tooLargeCode(this.sniffed.kind) : USES[this.use].tooLarge));
     this.hash.update(chunk);
     this.tail = chunk.length >= 1024 ? chunk.subarray(-1024) : Buffer.concat([this.tail, chunk]).subarray(-1024);
-    if (this.sniffed) return done(null, chunk);
+    if (this.sniffed) {
+      this.length?.push(chunk);
+      return done(null, chunk);
+    }
     this.head.push(chunk);
     this.headBytes += chunk.length;
     if (this.headBytes < SNIFF_BYTES) return done();
@@ -127,6 +133,10 @@ class Inspector extends Transform {
       if (this.sniffed?.kind === "PDF" && !this.tail.includes("%%EOF")) {
         throw new SpoolError("DOCUMENT_CORRUPTED", "The PDF is truncated or corrupted: it does not end with %%EOF.");
       }
+      const declared = this.length?.missing();
+      if (declared) {
+        throw new SpoolError("VIDEO_FORMAT_UNSUPPORTED", `The file is truncated: its container declares ${declared} bytes, ${this.size} arrived. Upload the complete file.`, { declared, received: this.size });
+      }
     };
     finish().then(() => done(), (err) => done(err));
   }
@@ -137,6 +147,8 @@ class Inspector extends Transform {
     const found = await sniff(head.subarray(0, SNIFF_BYTES));
     if (!found.kind || !USES[this.use].kinds.includes(found.kind)) throw unsupported(this.use, found.contentType);
     this.sniffed = { kind: found.kind, contentType: found.contentType };
+    this.length = watchDeclaredLength(found.contentType);
+    this.length?.push(head);
     this.limit = limitFor(found.kind, this.limits);
     if (this.size > this.limit) throw this.tooLarge(tooLargeCode(found.kind));
     return head;

@@ -95,6 +95,8 @@ const DEFAULT_PROBE_TIMEOUT_MS = 60_000;
 const PROBE_STDOUT_CAP = 8 * 1024 * 1024;
 // About 60 bytes of JSON a packet: room for a 2-hour 60 fps video's packet list.
 const KEYFRAMES_STDOUT_CAP = 32 * 1024 * 1024;
+/** Packets dataEnd lists at most (~110 bytes of JSON each): over 3 minutes of 60 fps video with audio. */
+const DATA_END_PACKETS = 20_000;
 /** After SIGKILL, how long to wait for the exit event before rejecting anyway. */
 const KILL_SETTLE_MS = 300;
 
@@ -593,6 +595,25 @@ export class Ffmpeg {
       throw err;
     }
     return (data.packets ?? []).filter((p) => p.flags?.startsWith("K") && p.pts_time !== undefined).map((p) => Number(p.pts_time)).filter(Number.isFinite).sort((a, b) => a - b);
+  }
+
+  /**
+   * Where a file's data really ends: its packets are listed, not decoded, from a seek to
+   * `fromSec`, at most DATA_END_PACKETS of them. `endSec` is the end of the last one (null:
+   * none there); `reachedEnd` says the listing stopped at the end of the file, not at the count.
+   */
+  async dataEnd(path: string, opts: { format?: string; fromSec: number; signal?: AbortSignal; timeoutMs?: number }): Promise<{ startSec: number | null; endSec: number | null; reachedEnd: boolean }> {
+    finite(opts.fromSec, "fromSec");
+    const data = await this.ffprobe<{ format?: { start_time?: unknown }; packets?: Array<{ pts_time?: unknown; duration_time?: unknown }> }>(path, [
+      "-read_intervals", `${seconds(opts.fromSec)}%+#${DATA_END_PACKETS}`, "-show_entries", "format=start_time:packet=pts_time,duration_time",
+    ], opts, PROBE_STDOUT_CAP);
+    const packets = data.packets ?? [];
+    let endSec: number | null = null;
+    for (const p of packets) {
+      const t = num(p.pts_time);
+      if (t !== null) endSec = Math.max(endSec ?? -Infinity, t + (num(p.duration_time) ?? 0));
+    }
+    return { startSec: num(data.format?.start_time), endSec, reachedEnd: packets.length < DATA_END_PACKETS };
   }
 
   /** Runs ffprobe with JSON output on one of Spool's files, killable by signal and timeout. */

@@ -8,7 +8,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { copyFile, open, writeFile } from "node:fs/promises";
+import { copyFile, open, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -177,6 +177,24 @@ export async function truncate(file: string, bytes: number): Promise<string> {
   } finally {
     await fh.close();
   }
+  return out;
+}
+
+/**
+ * A copy of an mp4 whose index is gone: its top-level moov box is retyped `skip` (not
+ * `free`: ffmpeg looks inside a free box for a lost moov), so every box still has its size
+ * (uploads accept it) but no demuxer finds a track. Undecodable, not truncated.
+ */
+export async function withoutIndex(file: string): Promise<string> {
+  const bytes = await readFile(file);
+  for (let at = 0; at + 8 <= bytes.length; ) {
+    const size = bytes.readUInt32BE(at);
+    if (bytes.toString("latin1", at + 4, at + 8) === "moov") bytes.write("skip", at + 4, "latin1");
+    if (size < 8) break;
+    at += size;
+  }
+  const out = join(resolve(file, ".."), `no-index-${basename(file)}`);
+  await writeFile(out, bytes);
   return out;
 }
 

@@ -13,7 +13,7 @@ import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
 import { startMediaEnv, type MediaEnv } from "./harness.ts";
-import { binaries, makeAudio, makeVideo, truncate } from "./fixtures.ts";
+import { binaries, makeAudio, makeVideo, withoutIndex } from "./fixtures.ts";
 
 const CREATE_VIDEO = `mutation($input: CreateVideoInput!) { createVideo(input: $input) { video { id status } } }`;
 const TRANSCODE = `mutation($input: TranscodeVideoInput!) { transcodeVideo(input: $input) { job { id status type } video { id } } }`;
@@ -234,11 +234,11 @@ describe.each(binaries())("video.transcode with the $name ffmpeg", (bin) => {
     expect(downloaded.video).toMatchObject({ codec: "h264", width: 134, height: 100 });
   });
 
-  it("an audio-only source fails VIDEO_FORMAT_UNSUPPORTED; a truncated mp4 too, with ffprobe's words in the log", async () => {
+  it("an audio-only source fails VIDEO_FORMAT_UNSUPPORTED; an mp4 without its index too, with ffprobe's words in the log", async () => {
     const audioId = await upload(await makeAudio(dir, { ffmpeg: bin.ffmpeg, seconds: 2, format: "m4a" }));
     const a = await transcode({ videoId: audioId });
-    const whole = await makeVideo(dir, { ffmpeg: bin.ffmpeg, seconds: 2, name: "to-truncate.mp4" });
-    const brokenId = await upload(await truncate(whole, 20_000));
+    const whole = await makeVideo(dir, { ffmpeg: bin.ffmpeg, seconds: 2, name: "to-break.mp4" });
+    const brokenId = await upload(await withoutIndex(whole));
     const b = await transcode({ videoId: brokenId });
     await engine.drain();
 

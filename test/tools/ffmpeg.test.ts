@@ -251,6 +251,23 @@ describe.each(binaries())("ffmpeg adapter with the $name binaries", (bin) => {
       expect(err.message).toMatch(/moov atom not found/);
     });
 
+    it("dataEnd: a whole file's packets reach its stated duration, a cut one's stop at the cut", async () => {
+      const mp3 = await makeAudio(dir, { ffmpeg: bin.ffmpeg, seconds: 30, format: "mp3" });
+      const whole = await ff.dataEnd(mp3, { format: "mp3", fromSec: 20 });
+      expect(whole.reachedEnd).toBe(true);
+      expect(Math.abs(whole.endSec! - whole.startSec! - 30)).toBeLessThan(0.1);
+      // 60 kB of 64 kb/s is 7.5 s; the Xing header still says 30 s.
+      const cut = await truncate(mp3, 60_000);
+      expect(Math.abs((await ff.probe(cut, { format: "mp3" })).durationSec! - 30)).toBeLessThan(0.1);
+      const tail = await ff.dataEnd(cut, { format: "mp3", fromSec: 20 });
+      expect(tail.reachedEnd).toBe(true);
+      expect(tail.endSec ?? 0).toBeLessThan(8);
+      const webm = await makeVideo(dir, { ffmpeg: bin.ffmpeg, container: "webm", seconds: 3 });
+      const head = await ff.dataEnd(webm, { format: "matroska", fromSec: 0 });
+      expect(head.reachedEnd).toBe(true);
+      expect(Math.abs(head.endSec! - 3)).toBeLessThan(0.1);
+    });
+
     it("applies the path rules and refuses file-opening demuxers", async () => {
       expect((await failure(ff.probe("relative/file.mp4"))).code).toBe("INVALID_INPUT");
       expect((await failure(ff.probe(`${dir}/../x.mp4`))).code).toBe("INVALID_INPUT");

@@ -51,7 +51,9 @@ export async function probeSource(deps: MediaDeps, src: VideoSource, localPath: 
   // one and saves ~100 ms of every job (measured with Debian's ffprobe in bench:media).
   if (src.media) info = src.media;
   else try {
-    info = await deps.ffmpeg.probe(localPath, { format: demuxerFor(src.source.content_type) ?? undefined, signal, timeoutMs: 60_000 });
+    const format = demuxerFor(src.source.content_type) ?? undefined;
+    info = await deps.ffmpeg.probe(localPath, { format, signal, timeoutMs: 60_000 });
+    await refuseTruncated(deps, localPath, format, info, signal);
   } catch (err) {
     if (err instanceof FfmpegError && !(ctx instanceof AbortSignal)) for (const line of err.stderrTail.slice(-15)) ctx.logLine(`ffprobe: ${line}`, "error");
     throw err;
@@ -64,6 +66,27 @@ export async function probeSource(deps: MediaDeps, src: VideoSource, localPath: 
   }
   if (!src.media) await deps.pool.query(`update videos set media = $2 where id = $1 and media is null`, [src.videoId, JSON.stringify(info)]);
   return info;
+}
+
+/** The last seconds of a source whose packets are listed to find where its data ends. */
+const TAIL_SECONDS = 10;
+
+/**
+ * A file cut short still states its full duration (a WebM's header, an mp4's index, an mp3's
+ * Xing frame count) and ffmpeg ends cleanly at the cut, so a job would "succeed" with a
+ * fraction of it. Its packets past a seek near the stated end show where the data stops;
+ * a complete file's stop within a frame or an audio packet of it, hence the tolerance.
+ */
+async function refuseTruncated(deps: MediaDeps, localPath: string, format: string | undefined, info: MediaInfo, signal: AbortSignal): Promise<void> {
+  const stated = info.durationSec;
+  if (stated === null || stated <= 0) return;
+  const tail = await deps.ffmpeg.dataEnd(localPath, { format, fromSec: Math.max(0, stated - TAIL_SECONDS), signal, timeoutMs: 60_000 });
+  // Stopped at its packet count: the seek fell back to the start of a long file; no verdict.
+  if (!tail.reachedEnd) return;
+  const dataEnds = Math.max(0, (tail.endSec ?? 0) - (tail.startSec ?? 0));
+  if (dataEnds < stated - Math.max(1, stated * 0.02)) {
+    throw new JobError("VIDEO_FORMAT_UNSUPPORTED", `The file is truncated: its container says it lasts ${stated.toFixed(2)} s, its data ends at ${dataEnds.toFixed(2)} s. Upload the complete file.`);
+  }
 }
 
 /**
