@@ -266,7 +266,7 @@ async function renderToFile(
     viewport,
   }).promise;
   if (imagesLeftOut > leftOut) {
-    throw new WorkerFailure("DOCUMENT_TOO_LARGE", `Page ${n} holds an image above ${o.maxImagePixels / 1e6} megapixels, more than Spool decodes; it would render blank. Scan at a lower resolution (600 dpi is plenty for OCR).`, {
+    throw new WorkerFailure("DOCUMENT_TOO_LARGE", `Page ${n} holds an image above ${o.maxImagePixels / 1e6} megapixels, more than Spool decodes (the page would render without it). Scan at a lower resolution: 600 dpi is plenty for OCR.`, {
       page: n,
       maxImagePixels: o.maxImagePixels,
     });
