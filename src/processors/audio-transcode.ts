@@ -209,7 +209,8 @@ export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResu
           let m = await measure(0);
           // EBU R128 integrates 400 ms blocks, so a clip shorter than one has no integrated
           // loudness (loudnorm prints -inf) though it is not silent: its peak is measurable.
-          const short = finiteOrNull(m.input_i) === null && finiteOrNull(m.input_tp) !== null;
+          // (A long source with no loudness is below the -70 LUFS gate: looping cannot help.)
+          const short = finiteOrNull(m.input_i) === null && finiteOrNull(m.input_tp) !== null && loopsToFill(duration) > 0;
           if (short) m = await measure(loopsToFill(duration));
           inputLoudness = { integratedLufs: finiteOrNull(m.input_i), truePeakDbtp: finiteOrNull(m.input_tp), rangeLu: finiteOrNull(m.input_lra) };
           const mi = finiteOrNull(m.input_i), mtp = finiteOrNull(m.input_tp), mlra = finiteOrNull(m.input_lra);
