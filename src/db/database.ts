@@ -1,11 +1,13 @@
 // The process's database handles. `pool` serves the API, the services and Prisma (through
 // its pg driver adapter). `enginePool` serves the job engine and its processors, and by
-// default its commits do not wait for the WAL flush (synchronous_commit = off): everything
-// a worker writes (claim, heartbeat, progress, completion, outputs) is redone if a
+// default its commits do not wait for the WAL flush (synchronous_commit = off): what a
+// worker writes on the way (claim, heartbeat, progress, stages, outputs) is redone if a
 // Postgres crash loses the last fraction of a second, because jobs run at least once and
-// their effects are idempotent. Enqueue — what a client is told was accepted — stays on
-// `pool`, fully durable. bench:engine: drain 1.4-1.7x, submit→start p50 -25%.
-// SPOOL_ENGINE_SYNC_COMMIT=on makes engine commits wait too.
+// their effects are idempotent. Two kinds of commit are durable all the same: enqueue —
+// what a client is told was accepted — on `pool`, and a job's terminal transition, which
+// waits for the flush statement by statement (engine/sql.ts flushIfTerminal), so no client
+// is told of an end a crash then undoes. SPOOL_ENGINE_SYNC_COMMIT=on makes every engine
+// commit wait.
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client.ts";

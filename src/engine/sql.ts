@@ -10,6 +10,20 @@
 
 const TERMINAL = `('SUCCEEDED','FAILED','CANCELLED')`;
 
+/**
+ * A RETURNING item for statements that may end a job: when the row's new status is
+ * terminal, the transaction's commit waits for the WAL flush. The engine pool commits with
+ * synchronous_commit = off, and Postgres sends a transaction's NOTIFYs (and lets others
+ * read its rows) as soon as the commit is in memory, before it is on disk: a Postgres crash
+ * then erased SUCCEEDED events that subscribers and webhook receivers had been told of, and
+ * the job ran again. A flushed commit becomes visible, and is notified, only after the
+ * flush, and it flushes every earlier commit with it, so the job's history up to its end is
+ * on disk too (test/pubsub/postgres-crash.test.ts). Progress, stages and claims stay
+ * unflushed: the hot path, and redone if lost.
+ */
+const flushIfTerminal = (status: string) =>
+  `case when ${status} in ${TERMINAL} then set_config('synchronous_commit', 'on', true) end as flushed`;
+
 /** $1 org, $2 type, $3 input jsonb, $4 priority, $5 max_attempts, $6 run_at (null = now), $7 idempotency_key, $8 metadata jsonb, $9 parent_id */
 export const insertJob = `
 with j as (
@@ -100,7 +114,7 @@ with j as (
   update jobs set status = 'SUCCEEDED', result = $3::jsonb, progress = 1, finished_at = now(),
     updated_at = now(), lease_expires_at = null, locked_by = null
   where id = $1 and attempts = $2 and status = 'RUNNING'
-  returning *
+  returning *, ${flushIfTerminal("status")}
 ), e as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, 'STATUS', jsonb_build_object('status', 'SUCCEEDED', 'attempt', attempts) from j
@@ -119,7 +133,7 @@ with done as (
   update jobs set status = 'SUCCEEDED', result = $3::jsonb, progress = 1, finished_at = now(),
     updated_at = now(), lease_expires_at = null, locked_by = null
   where id = $1 and attempts = $2 and status = 'RUNNING'
-  returning id, organization_id, attempts
+  returning id, organization_id, attempts, ${flushIfTerminal("status")}
 ), done_event as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, 'STATUS', jsonb_build_object('status', 'SUCCEEDED', 'attempt', attempts) from done
@@ -138,7 +152,7 @@ with j as (
     finished_at = case when $4::boolean or attempts >= max_attempts then now() end,
     error = $3::jsonb, updated_at = now(), lease_expires_at = null, locked_by = null
   where id = $1 and attempts = $2 and status = 'RUNNING'
-  returning *
+  returning *, ${flushIfTerminal("status")}
 ), e as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, 'STATUS', jsonb_build_object('status', status, 'attempt', attempts, 'error', error)
@@ -188,7 +202,7 @@ with expired as (
       'The worker running attempt ' || jobs.attempts || ' stopped renewing its lease (crashed or frozen).'),
     updated_at = now(), lease_expires_at = null, locked_by = null
   from expired where jobs.id = expired.id
-  returning jobs.*
+  returning jobs.*, ${flushIfTerminal("jobs.status")}
 ), e as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, 'STATUS', jsonb_build_object('status', status, 'attempt', attempts, 'error', error) from j
@@ -208,7 +222,7 @@ with target as (
 ), j as (
   update jobs set status = 'CANCELLED', finished_at = now(), updated_at = now(), lease_expires_at = null, locked_by = null
   from target where jobs.id = target.id
-  returning jobs.*, target.old_status
+  returning jobs.*, target.old_status, ${flushIfTerminal("jobs.status")}
 ), e as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, 'STATUS', jsonb_build_object('status', 'CANCELLED', 'attempt', attempts) from j
@@ -259,7 +273,7 @@ with j as (
     started_at = case when $2::job_status <> 'QUEUED' then coalesce(started_at, now()) end,
     finished_at = case when $2::job_status in ${TERMINAL} then now() end
   where id = $1
-  returning *
+  returning *, ${flushIfTerminal("status")}
 ), e as (
   insert into job_events (organization_id, job_id, kind, data)
   select organization_id, id, case when $5::boolean then 'STATUS'::job_event_kind else 'PROGRESS'::job_event_kind end,

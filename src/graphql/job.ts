@@ -4,7 +4,7 @@
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { z } from "zod";
 import { SpoolError } from "../engine/errors.ts";
-import { JOB_PRIORITIES, JOB_STATUSES } from "../engine/types.ts";
+import { JOB_PRIORITIES, JOB_STATUSES, TERMINAL_STATUSES } from "../engine/types.ts";
 import * as jobs from "../services/jobs.ts";
 import type { JobWebhook } from "../services/jobs.ts";
 import { MAX_PAGE, type Builder } from "./builder.ts";
@@ -66,6 +66,13 @@ export function addJobTypes(builder: Builder) {
       pageCount: t.int({ nullable: true, description: "Pages the running document stage works through.", resolve: (e) => ((e.data as { pageCount?: number }).pageCount ?? null) }),
       stage: t.string({ nullable: true, resolve: (e) => ((e.data as { stage?: string }).stage ?? null) }),
       message: t.string({ nullable: true, resolve: (e) => ((e.data as { message?: string }).message ?? null) }),
+      durable: t.boolean({
+        description:
+          "True for a terminal status (SUCCEEDED, FAILED, CANCELLED): it was on disk before anyone was told, and so was the job's history up to it. " +
+          "Other events are announced before the database flushes them: a Postgres crash right after may undo them, and that part of the job runs again.",
+        // Terminal transitions commit with a WAL flush (engine/sql.ts flushIfTerminal).
+        resolve: (e) => e.kind === "STATUS" && (TERMINAL_STATUSES as readonly unknown[]).includes((e.data as { status?: unknown }).status),
+      }),
       createdAt: t.expose("createdAt", { type: "DateTime" }),
     }),
   });

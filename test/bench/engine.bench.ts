@@ -558,7 +558,7 @@ function report(rows: Row[], meta: { pgVersion: string; server: string }) {
   console.log("Notes:");
   console.log(`  ratios are system / graphile-worker (default); drain: higher is better, latency: lower is better.`);
   console.log(`  spool (default) = SPOOL_CONCURRENCY unset = os.availableParallelism() = ${CPUS}, as \`npm start\` runs; leaseMs 15000, pollMs 1000, LISTEN/NOTIFY wake-ups;`);
-  console.log(`    engine commits skip the WAL flush (synchronous_commit=off on the engine pool; jobs are at-least-once), submissions are fully durable.`);
+  console.log(`    engine commits skip the WAL flush (synchronous_commit=off on the engine pool; jobs are at-least-once) except a job's end; submissions are fully durable.`);
   console.log(`  spool (engine sync commit) = the same with SPOOL_ENGINE_SYNC_COMMIT=on: every engine commit waits for the WAL flush, as graphile-worker's do.`);
   console.log(`  spool (concurrency 1) matches graphile-worker's default concurrency; the concurrency-10 rows compare both at 10.`);
   console.log(`  graphile-worker (default) = 0.17 defaults: concurrency 1, pollInterval 2000 ms, LISTEN/NOTIFY on jobs:insert, maxPoolSize 10,`);
