@@ -41,7 +41,7 @@ export function addAssetTypes(builder: Builder) {
       filename: t.exposeString("filename", { nullable: true }),
       origin: t.field({ type: AssetOrigin, resolve: (a) => a.origin }),
       sourceUrl: t.exposeString("sourceUrl", { nullable: true, description: "The URL it was downloaded from (after redirects), for origin URL." }),
-      role: t.exposeString("role", { nullable: true, description: "What it is to its Video or Document: SOURCE, RENDITION, THUMBNAIL, STORYBOARD, HLS, DASH, AUDIO." }),
+      role: t.exposeString("role", { nullable: true, description: "What it is to its Video or Document: SOURCE, RENDITION, THUMBNAIL, STORYBOARD (the WebVTT track), STORYBOARD_SPRITE (one sprite sheet of it), HLS, DASH, AUDIO, PREVIEW, TEXT, MARKDOWN, HTML, IMAGE (an image embedded in a document)." }),
       label: t.exposeString("label", { nullable: true, description: "Tells outputs of one role apart: 720p-h264-mp4, t=12.500, hls, …" }),
       media: t.field({ type: MediaInfoRef, nullable: true, description: "What ffprobe says of a media output.", resolve: (a) => (a.media as MediaInfo | null) ?? null }),
       createdAt: t.expose("createdAt", { type: "DateTime" }),
