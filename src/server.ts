@@ -106,12 +106,12 @@ function useRequestIdOnUnexpectedErrors(): Plugin<Context> {
 }
 
 /**
- * Closes a WebSocket whose connection_init is refused with 4403 and a reason that says what
- * to send; graphql-ws's own close that follows (4403 "Forbidden") is then a no-op.
+ * Closes a WebSocket whose connection_init is refused with 4403 (or `code`) and a reason that
+ * says what to do; graphql-ws's own close that follows (4403 "Forbidden") is then a no-op.
  * A close reason holds at most 123 bytes.
  */
-function refuseConnection(socket: { close(code: number, reason: string): void }, reason: string): false {
-  socket.close(4403, reason);
+function refuseConnection(socket: { close(code: number, reason: string): void }, reason: string, code = 4403): false {
+  socket.close(code, reason);
   return false;
 }
 
@@ -197,7 +197,9 @@ export function createGraphQLServer(opts: ServerOptions) {
         if (!key) return refuseConnection(ctx.extra.socket, `Send an API key in connection_init: { "authorization": "Bearer <key>" }.`);
         try {
           return (await principalFor(deps, key)) !== null;
-        } catch {
+        } catch (err) {
+          // 4503, like HTTP's 503: graphql-ws clients retry it; 4403 would say the key is bad.
+          if (expectedCode(err) === "UNAVAILABLE") return refuseConnection(ctx.extra.socket, "Could not check the API key (database unreachable); try again in a few seconds.", 4503);
           return refuseConnection(ctx.extra.socket, `Unknown, malformed or revoked API key; send a valid one in connection_init: { "authorization": "Bearer <key>" }.`);
         }
       },

@@ -52,7 +52,15 @@ export function keyFrom(headers: { get(name: string): string | null }, params?: 
 
 export async function principalFor(deps: Deps, key: string | null): Promise<Principal | null> {
   if (!key) return null;
-  const principal = await authenticate(deps.prisma, key);
+  let principal: Principal | null;
+  try {
+    principal = await authenticate(deps.prisma, key);
+  } catch (err) {
+    // The key could not be checked (the database is unreachable), which says nothing about
+    // the key: a client told UNAUTHENTICATED would replace a good key instead of retrying.
+    deps.log.warn({ err: (err as Error).message }, "could not check an API key");
+    throw new SpoolError("UNAVAILABLE", "The API key could not be checked: the database is unreachable. Try again in a few seconds.");
+  }
   if (!principal) throw new SpoolError("UNAUTHENTICATED", "The API key is unknown, malformed or revoked. Create a key with `spool keys create` and send it as `Authorization: Bearer <key>`.");
   return principal;
 }
