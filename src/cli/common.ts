@@ -5,7 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { loadConfig } from "../config.ts";
 import type { Database } from "../db/database.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 
 /** Bad command-line input: exit 2 with the message and a pointer to the usage text. */

@@ -2,7 +2,7 @@
 // generate a key value for SPOOL_ADMIN_KEY. The same services as the GraphQL mutations;
 // the CLI stands for the operator, so it may grant any scope, `admin` included.
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import {
   createApiKey, DEFAULT_ORGANIZATION_SLUG, generateKeyValue, listApiKeys, parseKey, revokeApiKey, SCOPES,
 } from "../services/api-keys.ts";

@@ -2,7 +2,7 @@
 // port found only at the end of start-up would come after the embedded Postgres was
 // initialised and the admin key generated and printed, for a server that never ran.
 import net from "node:net";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 /** A listen() failure said in terms of the settings that fix it; other errors unchanged. */
 export function explainListenError(err: unknown, port: number, host: string): unknown {

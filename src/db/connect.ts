@@ -3,7 +3,7 @@
 // the database (spool keys, spool migrate) do not load the GraphQL server.
 import path from "node:path";
 import type { Config } from "../config.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ensureDatabase } from "./database.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded-postgres.ts";

@@ -10,7 +10,7 @@ import type { ProcessorRegistry } from "../processors/registry.ts";
 import type { PgListener } from "../pubsub/pg-listener.ts";
 import { retryDelayMs } from "./backoff.ts";
 import { refreshParent } from "./batch.ts";
-import { JobError } from "./errors.ts";
+import { JobError } from "../errors.ts";
 import { JobReporter } from "./reporter.ts";
 import { toJob } from "./rows.ts";
 import * as sql from "./sql.ts";

@@ -3,7 +3,7 @@
 // wakes idle workers at that commit.
 import { z } from "zod";
 import type { ProcessorRegistry } from "../processors/registry.ts";
-import { SpoolError } from "./errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { Queryable } from "./queryable.ts";
 import { canonicalJson, toJob } from "./rows.ts";
 import * as sql from "./sql.ts";

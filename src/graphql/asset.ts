@@ -3,7 +3,7 @@
 // organization; a signed URL is only made for an asset the caller can read.
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Readable } from "node:stream";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { deleteAsset, ingest, insertAsset, packageOf } from "../services/assets.ts";
 import { MAX_EXPIRES_IN, signedFilePath } from "../services/files.ts";
 import type { MediaInfo } from "../tools/ffmpeg.ts";

@@ -7,7 +7,7 @@ import RelayPlugin from "@pothos/plugin-relay";
 import { DateTimeResolver, JSONResolver, SafeIntResolver } from "graphql-scalars";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { Context } from "./context.ts";
 
 export type SchemaTypes = {

@@ -5,7 +5,7 @@ import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import type { ProcessorRegistry } from "../processors/registry.ts";
 import type { LiveEvents } from "../pubsub/job-events.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";
 import type { AssetServices } from "../services/assets.ts";
 import type { WebhookDeps } from "../services/webhooks.ts";

@@ -3,7 +3,7 @@
 // setMetadata, split), mapped onto the job type's input (validated when the job is enqueued;
 // INVALID_INPUT names the field; a malformed or foreign id is NOT_FOUND as everywhere). Also the links between Documents and the jobs that made
 // them: Document.derivedFrom, Document.createdByJob and Job.outputDocuments.
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { STAMP_ANCHORS } from "../processors/document-transform.ts";
 import { submitItemJob } from "../services/items.ts";
 import type { Builder } from "./builder.ts";

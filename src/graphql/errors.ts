@@ -6,7 +6,7 @@
 // an ESM build, and yoga/Pothos may hold the other one's class (the dual-package hazard).
 import { createGraphQLError } from "graphql-yoga";
 import type { Logger } from "../log.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 type Wrapped = { originalError?: unknown; path?: readonly (string | number)[]; name?: string; message?: string; extensions?: Record<string, unknown> };
 

@@ -1,7 +1,7 @@
 // Ids as clients send them: a Relay global id of the expected type, or the raw UUID. Anything
 // else — another type's id, garbage — is NOT_FOUND, as a foreign id is.
 import { decodeGlobalID } from "@pothos/plugin-relay";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

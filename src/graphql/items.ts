@@ -3,7 +3,7 @@
 // mutations. A Video's or Document's status is derived, never stored: READY once it has a
 // SOURCE asset, else PENDING or FAILED after its ingest job (inputUrl downloads).
 import { encodeGlobalID } from "@pothos/plugin-relay";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { createItem, deleteItem, updateItem, type ItemKind, type ItemSource } from "../services/items.ts";
 import { fileStream, type AssetRefs } from "./asset.ts";
 import type { Builder } from "./builder.ts";

@@ -3,7 +3,7 @@
 // a job of another organization answers NOT_FOUND.
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { z } from "zod";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { JOB_PRIORITIES, JOB_STATUSES, TERMINAL_STATUSES } from "../engine/types.ts";
 import * as jobs from "../services/jobs.ts";
 import type { JobWebhook } from "../services/jobs.ts";

@@ -1,6 +1,6 @@
 // The caller's organization and API keys: viewer, apiKeys, createApiKey (the full key is in
 // that payload and nowhere else), revokeApiKey; admins create organizations.
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../services/api-keys.ts";
 import { createOrganization } from "../services/organizations.ts";
 import type { Builder } from "./builder.ts";

@@ -1,7 +1,7 @@
 // Subscriptions: job(id) streams one job's state, jobEvents the organization's event feed.
 // Both work over graphql-ws and over SSE (the same yoga envelop: auth, limits, masking); the
 // live machinery is in src/pubsub/ (job-events.ts first).
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { Job, JobEvent } from "../generated/prisma/client.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope, type Context } from "./context.ts";

@@ -4,7 +4,7 @@
 // organization: another organization's endpoint or delivery answers NOT_FOUND. Secrets are
 // never readable: createWebhook and the rotate mutations return a new one once.
 import { encodeGlobalID } from "@pothos/plugin-relay";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { WebhookDelivery } from "../generated/prisma/client.ts";
 import { webhookId } from "../processors/webhook-deliver.ts";
 import type { FeedEvent } from "../pubsub/event-feed.ts";

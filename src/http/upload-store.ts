@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { chmod } from "node:fs/promises";
 import { FileStore } from "@tus/file-store";
 import type { Upload } from "@tus/server";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 export type UploadStoreOptions = {
   directory: string;

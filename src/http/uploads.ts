@@ -15,7 +15,7 @@ import type { Readable } from "node:stream";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { Server, type Upload } from "@tus/server";
 import type pg from "pg";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { Deps } from "../graphql/context.ts";
 import { keyFrom, principalFor } from "../graphql/context.ts";
 import { ingest, insertAsset, type AssetServices } from "../services/assets.ts";

@@ -5,7 +5,7 @@
 // cannot attach an asset, and its file is deleted.
 import type pg from "pg";
 import { z } from "zod";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import type { Processor } from "../engine/types.ts";
 import { deleteFiles, ingest, insertAsset, type AssetServices } from "../services/assets.ts";

@@ -6,7 +6,7 @@
 // loudness is always measured and returned; the output's when it was normalised.
 import path from "node:path";
 import type { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import type { JobContext, Processor } from "../engine/types.ts";
 import { demuxerFor, FfmpegError, type FfmpegSpec } from "../tools/ffmpeg.ts";
 import { AUDIO_ENCODERS, audioInput, encoderFor, type AudioCodec } from "./media/inputs.ts";

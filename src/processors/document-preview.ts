@@ -4,7 +4,7 @@
 // preview is an Asset of the Document (role PREVIEW, label page-N) with a signed URL.
 import path from "node:path";
 import { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor } from "../tools/ffmpeg.ts";

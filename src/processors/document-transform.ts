@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import { assetKey, deleteFiles, insertAsset, type AssetRow } from "../services/assets.ts";

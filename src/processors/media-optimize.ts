@@ -5,7 +5,7 @@
 // target) and falls back to the two passes only if that encode overshot.
 import path from "node:path";
 import type { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import type { Processor } from "../engine/types.ts";
 import { demuxerFor, type FfmpegSpec } from "../tools/ffmpeg.ts";
 import { optimizeInput } from "./media/inputs.ts";

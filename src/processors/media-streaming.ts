@@ -16,7 +16,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import type { JobContext, Processor } from "../engine/types.ts";
 import { FfmpegError, demuxerFor, type FfmpegSpec, type MediaInfo } from "../tools/ffmpeg.ts";
 import { avcHighCodec, h264HighLevel, levelName, parseMediaPlaylist, writeMasterPlaylist } from "../tools/hls.ts";

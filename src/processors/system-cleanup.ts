@@ -6,7 +6,7 @@
 // it would delete and deletes nothing. Webhook messages older than the cutoff whose
 // deliveries are all finished go too (with their deliveries and attempts).
 import { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import * as sql from "../engine/sql.ts";
 import type { Processor } from "../engine/types.ts";
 import { sweepOrphanFiles, type AssetServices } from "../services/assets.ts";

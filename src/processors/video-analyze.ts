@@ -9,7 +9,7 @@
 import { open, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import type { Analysis, Loudness, Scene } from "../graphql/video-outputs.ts";

@@ -11,7 +11,7 @@ import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { z } from "zod";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError } from "../errors.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import { demuxerFor, type FfmpegSpec, type MediaInfo } from "../tools/ffmpeg.ts";
 import { thumbnailsInput, type ImageFormat } from "./media/inputs.ts";

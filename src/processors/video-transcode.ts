@@ -4,7 +4,7 @@
 // archives (x264 veryfast is ~4× faster than medium at 320×240 for ~10% more bits).
 import path from "node:path";
 import type { z } from "zod";
-import { JobError } from "../engine/errors.ts";
+import { JobError } from "../errors.ts";
 import type { Processor } from "../engine/types.ts";
 import type { FfmpegCapabilities, MediaInfo } from "../tools/ffmpeg.ts";
 import { demuxerFor } from "../tools/ffmpeg.ts";

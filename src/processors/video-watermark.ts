@@ -9,7 +9,7 @@ import { copyFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import type { z } from "zod";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError } from "../errors.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import { demuxerFor, type FfmpegSpec, type MediaInfo } from "../tools/ffmpeg.ts";
 import { encoderFor, VIDEO_ENCODERS, watermarkInput, type VideoCodec } from "./media/inputs.ts";

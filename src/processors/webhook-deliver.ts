@@ -11,7 +11,7 @@
 import type pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { z } from "zod";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import { decryptSecret } from "../services/webhook-secrets.ts";

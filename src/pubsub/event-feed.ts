@@ -7,7 +7,7 @@
 // one is already committed. A feed whose buffer fills (a slow client) or that missed a batch
 // does not grow or fail: it drops the buffer, moves `fromId` up, and reads that stretch from
 // the database instead. Memory per feed is bounded by MAX_BUFFER and REPLAY_PAGE.
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { JobEvent, PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import { LiveStream } from "./live-stream.ts";

@@ -15,7 +15,7 @@
 // - LISTEN down: every live subscription ends with UNAVAILABLE (clients resubscribe and read
 //   the current state or replay from their cursor); new ones are refused until it is back.
 import type pg from "pg";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import { EventFeed, type EventHint, type FeedEvent, type FeedFilter } from "./event-feed.ts";

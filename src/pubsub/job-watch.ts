@@ -5,7 +5,7 @@
 // All subscribers of one job in this process share one JobWatch, which reads the row at most
 // once at a time: a notification during a read asks for one more read after it. A progress
 // storm therefore costs at most two reads per burst per job, whatever the subscriber count.
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { TERMINAL_STATUSES, type JobStatus } from "../engine/types.ts";
 import type { Job } from "../generated/prisma/client.ts";
 import { LiveStream } from "./live-stream.ts";

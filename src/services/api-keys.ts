@@ -5,7 +5,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { ensureOrganization } from "./organizations.ts";
 
 export const SCOPES = ["jobs:read", "jobs:write", "jobs:cancel", "assets:read", "assets:write", "webhooks:manage", "keys:manage", "admin"] as const;

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { pipeline, Transform, type Readable } from "node:stream";
 import type pg from "pg";
 import type { Limits } from "../config.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError, type ErrorCode } from "../errors.ts";
 import type { Queryable } from "../engine/queryable.ts";
 import type { Logger } from "../log.ts";
 import type { OutboundPolicy } from "../tools/http.ts";
@@ -29,7 +29,7 @@ export type AssetServices = {
 /** What an asset is for decides which kinds are accepted and which codes refuse the rest. */
 export type AssetUse = "video" | "document" | "any";
 
-const USES: Record<AssetUse, { kinds: readonly AssetKind[]; unsupported: string; tooLarge: string; noun: string }> = {
+const USES: Record<AssetUse, { kinds: readonly AssetKind[]; unsupported: ErrorCode; tooLarge: ErrorCode; noun: string }> = {
   video: { kinds: ["VIDEO", "AUDIO"], unsupported: "VIDEO_FORMAT_UNSUPPORTED", tooLarge: "VIDEO_TOO_LARGE", noun: "a video or audio file" },
   document: { kinds: ["PDF", "IMAGE"], unsupported: "DOCUMENT_FORMAT_UNSUPPORTED", tooLarge: "DOCUMENT_TOO_LARGE", noun: "a PDF or an image (png, jpeg, webp, tiff, gif)" },
   any: { kinds: ["VIDEO", "AUDIO", "PDF", "IMAGE", "CAPTIONS"], unsupported: "INVALID_INPUT", tooLarge: "INVALID_INPUT", noun: "a video, audio, image, PDF or captions (WebVTT, SRT) file" },
@@ -46,7 +46,7 @@ export function limitFor(kind: AssetKind, limits: Limits): number {
   return limits.documentBytes;
 }
 
-function tooLargeCode(kind: AssetKind): string {
+function tooLargeCode(kind: AssetKind): ErrorCode {
   return kind === "VIDEO" || kind === "AUDIO" ? "VIDEO_TOO_LARGE" : kind === "CAPTIONS" ? "INVALID_INPUT" : "DOCUMENT_TOO_LARGE";
 }
 
@@ -106,7 +106,7 @@ class Inspector extends Transform {
     if (declaredSize !== undefined && declaredSize > this.limit) throw this.tooLarge(USES[use].tooLarge);
   }
 
-  private tooLarge(code: string): SpoolError {
+  private tooLarge(code: ErrorCode): SpoolError {
     return new SpoolError(code, `The file is larger than the limit of ${this.limit} bytes for this kind of file.`, { limit: this.limit });
   }
 

@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import type pg from "pg";
 import { z } from "zod";
 import { enqueue, type EnqueueOptions } from "../engine/enqueue.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { inTransaction, type Queryable } from "../engine/queryable.ts";
 import * as sql from "../engine/sql.ts";
 import type { Job } from "../engine/types.ts";

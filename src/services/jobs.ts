@@ -3,7 +3,7 @@
 import type pg from "pg";
 import { refreshParent } from "../engine/batch.ts";
 import { enqueue, enqueueBatch, type BatchRequest, type EnqueueOptions, type EnqueueResult } from "../engine/enqueue.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import { toJob } from "../engine/rows.ts";
 import * as sql from "../engine/sql.ts";

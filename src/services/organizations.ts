@@ -1,6 +1,6 @@
 // Organizations: every row in Spool belongs to one.
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 /** Lowercase letters, digits and dashes, 1 to 64, no dash at either end. */
 export const SLUG_FORMAT = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;

@@ -3,7 +3,7 @@
 // when it is saved (a literal private address is refused at once) and again at every send
 // (a name may resolve elsewhere later) by webhook.deliver.
 import type pg from "pg";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import * as sql from "../engine/sql.ts";
 import { checkUrl, type OutboundPolicy } from "../tools/http.ts";

@@ -14,7 +14,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import { delimiter, dirname, join, resolve as resolvePath } from "node:path";
 import fluentFfmpeg from "fluent-ffmpeg";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError, type ErrorCode } from "../errors.ts";
 
 export type FfmpegBinaries = {
   ffmpeg: string;
@@ -82,7 +82,7 @@ export type RunResult = { elapsedMs: number; stderrTail: string[] };
 export class FfmpegError extends JobError {
   override name = "FfmpegError";
   readonly stderrTail: string[];
-  constructor(code: string, message: string, stderrTail: string[]) {
+  constructor(code: ErrorCode, message: string, stderrTail: string[]) {
     super(code, message, { retryable: false, details: { stderrTail } });
     this.stderrTail = stderrTail;
   }

@@ -13,7 +13,7 @@ import https from "node:https";
 import net, { type LookupFunction } from "node:net";
 import { Transform, type Readable } from "node:stream";
 import ipaddr from "ipaddr.js";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 export type OutboundPolicy = {
   allowedPorts: number[];

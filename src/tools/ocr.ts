@@ -20,7 +20,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import Tesseract from "tesseract.js";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError } from "../errors.ts";
 
 const require = createRequire(import.meta.url);
 

@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
+import type { ErrorCode } from "../errors.ts";
 import type { PDFDocument, PDFPage } from "pdf-lib";
 import type { ExtractedImage, PdfMetadataInput } from "./pdf.ts";
 import { pageText } from "./pdf-text.ts";
@@ -29,7 +30,7 @@ export type WorkerRequest = { op: string; args: Record<string, unknown> & { limi
 
 class WorkerFailure extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
   ) {

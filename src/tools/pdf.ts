@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { JobError, SpoolError } from "../engine/errors.ts";
+import { JobError, SpoolError, type ErrorCode } from "../errors.ts";
 import type { StampPosition } from "./pdf-worker.ts";
 
 export type { StampPosition } from "./pdf-worker.ts";
@@ -129,7 +129,7 @@ type WorkerMessage =
   | { type: "ready" }
   | { type: "page"; page: number; result: unknown }
   | { type: "done"; result: unknown }
-  | { type: "error"; code: string; message: string; details?: Record<string, unknown> };
+  | { type: "error"; code: ErrorCode; message: string; details?: Record<string, unknown> };
 
 /** Runs one operation in a fresh child and settles when it answers, dies, or is killed. */
 function runInChild<T>(op: string, args: Record<string, unknown>, opts: PdfRunOptions | undefined, onPage?: (page: number, result: unknown) => void): Promise<T> {

@@ -2,7 +2,7 @@
 // process group of its own, and abort kills the whole group (SIGTERM, then SIGKILL after
 // a grace), so grandchildren (a shell's ffmpeg, say) do not outlive a cancelled job.
 import { spawn, type SpawnOptions } from "node:child_process";
-import { SpoolError } from "../engine/errors.ts";
+import { SpoolError } from "../errors.ts";
 
 export type RunResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 

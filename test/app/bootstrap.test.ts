@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SpoolError } from "../../src/engine/errors.ts";
+import { SpoolError } from "../../src/errors.ts";
 import { authenticate, bootstrapAdminKey, generateKeyValue, parseKey, revokeApiKey, SCOPES } from "../../src/services/api-keys.ts";
 import { createTestDatabase, isProcessAlive, waitFor, type TestDb } from "../helpers.ts";
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Engine } from "../../src/engine/engine.ts";
-import { JobError } from "../../src/engine/errors.ts";
+import { JobError } from "../../src/errors.ts";
 import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { cancelJob, getJob, retryJob, submitBatch, submitJob } from "../../src/services/jobs.ts";

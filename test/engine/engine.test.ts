@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Engine } from "../../src/engine/engine.ts";
 import { enqueue } from "../../src/engine/enqueue.ts";
-import { SpoolError } from "../../src/engine/errors.ts";
+import { SpoolError } from "../../src/errors.ts";
 import { fromPrismaTx, inTransaction } from "../../src/engine/queryable.ts";
 import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";

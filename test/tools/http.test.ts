@@ -6,7 +6,7 @@ import http from "node:http";
 import net from "node:net";
 import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { SpoolError } from "../../src/engine/errors.ts";
+import { SpoolError } from "../../src/errors.ts";
 import {
   checkUrl,
   defaultOutboundPolicy,

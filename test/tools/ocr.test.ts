@@ -17,7 +17,7 @@ import net from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { SpoolError } from "../../src/engine/errors.ts";
+import { SpoolError } from "../../src/errors.ts";
 import { installedOcrLanguages, OcrPool, type OcrResult } from "../../src/tools/ocr.ts";
 
 function render(lines: string[], opts: { width?: number; size?: number; gap?: number } = {}): Buffer {

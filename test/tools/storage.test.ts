@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline, Readable, Transform } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SpoolError } from "../../src/engine/errors.ts";
+import { SpoolError } from "../../src/errors.ts";
 import { assertValidKey, createStorage, type Storage, type StorageOptions } from "../../src/tools/storage/storage.ts";
 
 // s3rver ships no types; this is the part of it the tests use.

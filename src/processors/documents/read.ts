@@ -8,7 +8,7 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { franc } from "franc-min";
-import { JobError } from "../../engine/errors.ts";
+import { JobError } from "../../errors.ts";
 import type { JobContext } from "../../engine/types.ts";
 import type { AssetRow } from "../../services/assets.ts";
 import { demuxerFor } from "../../tools/ffmpeg.ts";

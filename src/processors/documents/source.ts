@@ -2,7 +2,7 @@
 // organization's), and for an image document its size from the header, refused before any
 // decoder runs when it is absurd.
 import { imageSizeFromFile } from "image-size/fromFile";
-import { JobError } from "../../engine/errors.ts";
+import { JobError } from "../../errors.ts";
 import type { Job } from "../../engine/types.ts";
 import type { AssetRow } from "../../services/assets.ts";
 import type { MediaDeps } from "../media/source.ts";

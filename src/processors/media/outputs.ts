@@ -7,7 +7,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { JobError } from "../../engine/errors.ts";
+import { JobError } from "../../errors.ts";
 import { inTransaction, type Queryable } from "../../engine/queryable.ts";
 import type { Job } from "../../engine/types.ts";
 import { assetKey, deleteFiles, insertAsset, packageKey, type AssetRow } from "../../services/assets.ts";

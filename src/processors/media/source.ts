@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type pg from "pg";
-import { JobError } from "../../engine/errors.ts";
+import { JobError } from "../../errors.ts";
 import type { Job, JobContext } from "../../engine/types.ts";
 import type { AssetRow, AssetServices } from "../../services/assets.ts";
 import { demuxerFor, FfmpegError, type Ffmpeg, type FfmpegSpec, type MediaInfo } from "../../tools/ffmpeg.ts";

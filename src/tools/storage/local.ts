@@ -8,7 +8,7 @@ import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { SpoolError } from "../../engine/errors.ts";
+import { SpoolError } from "../../errors.ts";
 import {
   assertValidKey,
   assertValidPrefix,

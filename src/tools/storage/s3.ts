@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { SpoolError } from "../../engine/errors.ts";
+import { SpoolError } from "../../errors.ts";
 import {
   assertValidKey,
   assertValidPrefix,

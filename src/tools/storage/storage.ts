@@ -2,7 +2,7 @@
 // interface. Keys are always made by Spool, but they are checked here anyway: a key reaches
 // a filesystem path or a bucket, and a bug upstream must not turn into a path traversal.
 import type { Readable } from "node:stream";
-import { SpoolError } from "../../engine/errors.ts";
+import { SpoolError } from "../../errors.ts";
 import { LocalStorage } from "./local.ts";
 import { S3Storage } from "./s3.ts";
 
