@@ -21,7 +21,7 @@ import { webhookSecretsKey } from "./services/webhook-secrets.ts";
 import { Ffmpeg } from "./tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
 import { installedOcrLanguages, OcrPool } from "./tools/ocr.ts";
-import { createStorage } from "./tools/storage/storage.ts";
+import { createStorage } from "./tools/storage/create-storage.ts";
 
 export type App = {
   config: Config;

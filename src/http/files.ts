@@ -11,7 +11,8 @@ import type pg from "pg";
 import type { Logger } from "../log.ts";
 import { packageOf, type AssetServices } from "../services/assets.ts";
 import { verifyFileUrl } from "../services/files.ts";
-import { contentDisposition, isValidKey } from "../tools/storage/storage.ts";
+import { contentDisposition } from "../tools/storage/content-disposition.ts";
+import { isValidKey } from "../tools/storage/keys.ts";
 
 const CORS = {
   "access-control-allow-origin": "*",

@@ -27,7 +27,7 @@ import { ensureOrganization } from "../../src/services/organizations.ts";
 import { submitVideoJob, type VideoJobType } from "../../src/services/videos.ts";
 import { buildFfmpegArgs, Ffmpeg, type FfmpegSpec } from "../../src/tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "../../src/tools/http.ts";
-import { createStorage } from "../../src/tools/storage/storage.ts";
+import { createStorage } from "../../src/tools/storage/create-storage.ts";
 import { recreateDatabase } from "./bench-db.ts";
 import { runBench } from "./run.ts";
 

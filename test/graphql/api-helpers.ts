@@ -18,7 +18,8 @@ import type { Ffmpeg } from "../../src/tools/ffmpeg.ts";
 import type { OcrPool } from "../../src/tools/ocr.ts";
 import type { WebhookDeps } from "../../src/services/webhooks.ts";
 import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";
-import { createStorage, type Storage } from "../../src/tools/storage/storage.ts";
+import { createStorage } from "../../src/tools/storage/create-storage.ts";
+import type { Storage } from "../../src/tools/storage/storage.ts";
 import { createOrg, log, type TestDb } from "../helpers.ts";
 
 export type Api = Awaited<ReturnType<typeof createTestApi>>;

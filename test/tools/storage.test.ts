@@ -12,7 +12,9 @@ import path from "node:path";
 import { pipeline, Readable, Transform } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpoolError } from "../../src/errors.ts";
-import { assertValidKey, createStorage, type Storage, type StorageOptions } from "../../src/tools/storage/storage.ts";
+import { createStorage } from "../../src/tools/storage/create-storage.ts";
+import { assertValidKey } from "../../src/tools/storage/keys.ts";
+import type { Storage, StorageOptions } from "../../src/tools/storage/storage.ts";
 
 // s3rver ships no types; this is the part of it the tests use.
 type KoaContext = {

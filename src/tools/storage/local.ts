@@ -9,18 +9,10 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SpoolError } from "../../errors.ts";
-import {
-  assertValidKey,
-  assertValidPrefix,
-  checkRange,
-  countedBody,
-  isValidKey,
-  notFound,
-  RESERVED_SEGMENT,
-  storageFailed,
-  type Storage,
-  type StoredObject,
-} from "./storage.ts";
+import { countedBody } from "./counted-body.ts";
+import { notFound, storageFailed } from "./failures.ts";
+import { assertValidKey, assertValidPrefix, checkRange, isValidKey, RESERVED_SEGMENT } from "./keys.ts";
+import type { Storage, StoredObject } from "./storage.ts";
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;

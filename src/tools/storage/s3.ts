@@ -20,19 +20,11 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SpoolError } from "../../errors.ts";
-import {
-  assertValidKey,
-  assertValidPrefix,
-  checkRange,
-  contentDisposition,
-  countedBody,
-  isValidKey,
-  notFound,
-  storageFailed,
-  type Storage,
-  type StorageOptions,
-  type StoredObject,
-} from "./storage.ts";
+import { contentDisposition } from "./content-disposition.ts";
+import { countedBody } from "./counted-body.ts";
+import { notFound, storageFailed } from "./failures.ts";
+import { assertValidKey, assertValidPrefix, checkRange, isValidKey } from "./keys.ts";
+import type { Storage, StorageOptions, StoredObject } from "./storage.ts";
 
 type S3Options = Extract<StorageOptions, { kind: "s3" }>;
 
