@@ -6,14 +6,18 @@
  *   QUEUED → RUNNING → SUCCEEDED | FAILED | CANCELLED; a failed attempt with attempts left
  *   goes back to QUEUED with a later `run_at`.
  * - job type: a dotted `domain.verb` name (`video.transcode`, `system.cleanup`).
- * - processor: the code that runs one job type: a zod input schema plus `run(job, ctx)`.
+ * - job type definition: one per processors/*.ts file (`defineJobType`): name, zod input,
+ *   typed mutation, limits and `run(job, ctx, deps)`.
+ * - processor: a definition bound to its deps in the registry (engine/registry.ts): what
+ *   the engine runs for one job type.
  * - claim: one SQL statement that moves QUEUED jobs to RUNNING with `for update skip locked`.
  * - lease: a claimed job belongs to one worker until `lease_expires_at`; the worker renews
  *   it by heartbeat. An expired lease is reclaimed by any worker.
  * - attempt: each claim increments `attempts`; the attempt number is the fencing token:
  *   every write a worker makes for a job says `where id = $1 and attempts = $n and
  *   status = 'RUNNING'`, so a worker whose lease was reclaimed (or whose job was cancelled)
- *   can no longer touch the job.
+ *   can no longer touch the job. A release at shutdown is not charged: it grows
+ *   `max_attempts` by one instead of taking the count back.
  * - event: an append-only row in `job_events` (bigserial id): status and stage changes,
  *   progress, log lines. Events are the history and the replay source for subscriptions;
  *   inserting one sends a NOTIFY on `spool_events` (trigger, same transaction).
@@ -91,16 +95,40 @@ export type JobContext = {
   logLine(message: string, level?: "info" | "warn" | "error"): void;
 };
 
-export type Processor<I = unknown, R = unknown> = {
+/** A typed mutation that submits one job type (graphql/ builds it from the definition). */
+export type JobMutation = { name: string; description: string };
+
+/**
+ * One job type, defined once (processors/*.ts each export one): what it is called, what
+ * it takes, how GraphQL submits it, its limits, and how it runs. `D` is what it needs from
+ * the process (assets, ffmpeg, OCR…), given when the composition root binds it
+ * (engine/registry.ts); an input that depends on those (the codecs this ffmpeg can encode)
+ * is a function of them.
+ */
+export type JobTypeDefinition<D = any, I = any, R = unknown> = {
   type: string;
   description: string;
-  input: z.ZodType<I>;
+  input: z.ZodType<I> | ((deps: D) => z.ZodType<I>);
+  /** The typed mutation that submits it; absent for types submitted only through submitJob. */
+  mutation?: JobMutation;
   /** Wall-clock limit of one attempt; the job fails with JOB_TIMEOUT (retryable) after it. */
-  timeoutMs?: number;
+  timeoutMs?: number | ((deps: D) => number);
   /** Default maxAttempts for jobs of this type when the submitter does not say. */
   maxAttempts?: number;
   /** Spool enqueues these itself (webhook.deliver); clients cannot submit them, jobTypes omits them. */
   internal?: boolean;
+  run(job: Job<I>, ctx: JobContext, deps: D): Promise<R>;
+};
+
+/** Checks a definition against its type, so its `run` sees typed input and deps. */
+export function defineJobType<D, I, R>(definition: JobTypeDefinition<D, I, R>): JobTypeDefinition<D, I, R> {
+  return definition;
+}
+
+/** A definition bound to its deps: what the engine runs and enqueue validates against. */
+export type Processor<I = unknown, R = unknown> = Omit<JobTypeDefinition<never, I, R>, "input" | "timeoutMs" | "run"> & {
+  input: z.ZodType<I>;
+  timeoutMs?: number;
   run(job: Job<I>, ctx: JobContext): Promise<R>;
 };
 
