@@ -6,6 +6,7 @@
 // an ESM build, and yoga/Pothos may hold the other one's class (the dual-package hazard).
 import { createGraphQLError } from "graphql-yoga";
 import type { Logger } from "../log.ts";
+import { isDatabaseUnreachable } from "../db/unreachable.ts";
 import { SpoolError } from "../errors.ts";
 
 type Wrapped = { originalError?: unknown; path?: readonly (string | number)[]; name?: string; message?: string; extensions?: Record<string, unknown> };
@@ -57,6 +58,12 @@ export function maskError(log: Logger) {
       return createGraphQLError(wrapper.message ?? message, { path: wrapper.path, extensions: { code: "INVALID_INPUT" } });
     }
     const requestId = wrapper?.extensions?.requestId as string | undefined;
+    // The database went away mid-request (after the key was checked): the client should
+    // try again, and the log says why once, without a stack for each query.
+    if (isDatabaseUnreachable(original)) {
+      log.warn({ err: String(original), path: wrapper?.path, requestId }, "database unreachable during a GraphQL operation");
+      return createGraphQLError("The database is unreachable. Try again in a few seconds.", { path: wrapper?.path, extensions: { code: "UNAVAILABLE", ...(requestId ? { requestId } : {}) } });
+    }
     log.error({ err: original, path: wrapper?.path, requestId }, "unexpected error in a GraphQL operation");
     return createGraphQLError(message, { path: wrapper?.path, extensions: { code: "INTERNAL_SERVER_ERROR", ...(requestId ? { requestId } : {}) } });
   };
