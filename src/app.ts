@@ -5,13 +5,17 @@ import type http from "node:http";
 import type { Config } from "./config.ts";
 import { migrateOrExplain, resolveDatabaseUrl } from "./db/connect.ts";
 import { openDatabase, type Database } from "./db/database.ts";
+import type pg from "pg";
 import { Engine } from "./engine/engine.ts";
+import { ProcessorRegistry } from "./engine/registry.ts";
 import type { Logger } from "./log.ts";
-import { createRegistry } from "./processors/index.ts";
-import type { ProcessorRegistry } from "./processors/registry.ts";
+import { assetIngest } from "./processors/asset-ingest.ts";
+import { DOCUMENT_READING_JOB_TYPES, MEDIA_JOB_TYPES } from "./processors/job-types.ts";
+import { systemCleanup } from "./processors/system-cleanup.ts";
+import { webhookDeliver, type WebhookDeliverDeps } from "./processors/webhook-deliver.ts";
 import { LiveEvents } from "./pubsub/job-events.ts";
 import { PgListener } from "./pubsub/pg-listener.ts";
-import { explainListenError } from "./cli/listen.ts";
+import { explainListenError } from "./http/listen.ts";
 import { createUploads } from "./http/uploads.ts";
 import { createGraphQLServer } from "./server.ts";
 import { bootstrapAdminKey } from "./services/api-keys.ts";
@@ -22,6 +26,30 @@ import { Ffmpeg } from "./tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
 import { installedOcrLanguages, OcrPool } from "./tools/ocr.ts";
 import { createStorage } from "./tools/storage/create-storage.ts";
+
+export type RegistryDeps = {
+  assets: AssetServices; pool: pg.Pool; ffmpeg?: Ffmpeg; ocr?: OcrPool;
+  /** Registers webhook.deliver (signing key, clock for tests). */
+  webhooks?: Omit<WebhookDeliverDeps, "pool" | "outbound">;
+};
+
+/**
+ * Binds each job type to what it needs. Types that store files need the asset services,
+ * media types the ffmpeg adapter, document reading the OCR pool as well; without them
+ * (engine-only tests) only the types that need nothing are registered.
+ */
+export function createRegistry(deps?: RegistryDeps): ProcessorRegistry {
+  const registry = new ProcessorRegistry().register(systemCleanup, { assets: deps?.assets });
+  if (!deps) return registry;
+  registry.register(assetIngest, { assets: deps.assets, pool: deps.pool });
+  if (deps.webhooks) registry.register(webhookDeliver, { ...deps.webhooks, pool: deps.pool, outbound: deps.assets.outbound });
+  if (deps.ffmpeg) {
+    const media = { assets: deps.assets, pool: deps.pool, ffmpeg: deps.ffmpeg };
+    for (const definition of MEDIA_JOB_TYPES) registry.register(definition, media);
+    if (deps.ocr) for (const definition of DOCUMENT_READING_JOB_TYPES) registry.register(definition, { ...media, ocr: deps.ocr });
+  }
+  return registry;
+}
 
 export type App = {
   config: Config;

@@ -1,7 +1,7 @@
 // The `spool` command: serve (API + engine), worker (engine only), migrate, and the
 // keys/orgs administration commands (src/cli/).
 import { runKeys } from "./cli/keys.ts";
-import { checkListen } from "./cli/listen.ts";
+import { checkListen } from "./http/listen.ts";
 import { runOrgs } from "./cli/orgs.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
