@@ -4,7 +4,7 @@
 // the file's properties.
 import type { StoredWord } from "../processors/documents/pages.ts";
 import { submitItemJob } from "../services/items.ts";
-import type { PdfInfo } from "../tools/pdf.ts";
+import type { PdfInfo } from "../tools/pdf/types.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import { given } from "./given.ts";

@@ -8,7 +8,7 @@ import { JobError } from "../errors.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor } from "../tools/ffmpeg.ts";
-import { openPdfInfo, renderPage } from "../tools/pdf.ts";
+import { openPdfInfo, renderPage } from "../tools/pdf/pdf.ts";
 import { IMAGE_ENCODERS, encoderFor } from "./media/inputs.ts";
 import { imageDimensions, loadDocument } from "./documents/source.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";

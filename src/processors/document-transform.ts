@@ -17,16 +17,14 @@ import { inTransaction } from "../engine/queryable.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import { assetKey, deleteFiles, insertAsset, type AssetRow } from "../services/assets.ts";
 import type { Storage } from "../tools/storage/storage.ts";
-import {
-  extractPages, mergePdfs, openPdfInfo, rotatePages, setMetadata, stampImage, stampText,
-  type PdfRunOptions, type PdfWriteResult,
-} from "../tools/pdf.ts";
+import { extractPages, mergePdfs, openPdfInfo, rotatePages, setMetadata, stampImage, stampText } from "../tools/pdf/pdf.ts";
+import type { PdfRunOptions, PdfWriteResult } from "../tools/pdf/types.ts";
 import { loadDocument } from "./documents/source.ts";
 import { fenceAttempt, sha256Of } from "./media/outputs.ts";
 import { loadImageAsset, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
-/** StampPosition of tools/pdf-worker.ts: a named anchor, or the stamp's top-left in points from the page's top-left. */
+/** StampPosition of tools/pdf/types.ts: a named anchor, or the stamp's top-left in points from the page's top-left. */
 export const STAMP_ANCHORS = ["center", "top-left", "top-center", "top-right", "bottom-left", "bottom-center", "bottom-right"] as const;
 /** A split yields at most this many Documents (one PDF child per part). */
 export const MAX_SPLIT_PARTS = 100;

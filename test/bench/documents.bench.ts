@@ -19,7 +19,7 @@ import { performance } from "node:perf_hooks";
 import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
 import { PDFDocument, StandardFonts } from "pdf-lib";
 import { OcrPool, type OcrResult } from "../../src/tools/ocr.ts";
-import { extractText } from "../../src/tools/pdf.ts";
+import { extractText } from "../../src/tools/pdf/pdf.ts";
 import { runBench } from "./run.ts";
 
 const arg = (name: string) => {

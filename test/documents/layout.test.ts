@@ -15,7 +15,7 @@ import {
   type LayoutPage,
   type LayoutWord,
 } from "../../src/processors/documents/layout.ts";
-import { extractText } from "../../src/tools/pdf.ts";
+import { extractText } from "../../src/tools/pdf/pdf.ts";
 
 /**
  * One line of text as a pdf.js-like word list: every character is half the font size wide,

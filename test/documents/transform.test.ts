@@ -14,7 +14,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import { idOf } from "../../src/graphql/ids.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
-import { extractText, openPdfInfo, renderPage } from "../../src/tools/pdf.ts";
+import { extractText, openPdfInfo, renderPage } from "../../src/tools/pdf/pdf.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, isProcessAlive, log, waitFor, type TestDb } from "../helpers.ts";
 import { ownerOnlyEncryptedPdf, renderTextPng, SENTENCES, textPdf } from "./fixtures.ts";

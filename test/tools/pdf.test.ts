@@ -18,8 +18,8 @@ import {
   setMetadata,
   stampImage,
   stampText,
-  type PdfPageText,
-} from "../../src/tools/pdf.ts";
+} from "../../src/tools/pdf/pdf.ts";
+import type { PdfPageText } from "../../src/tools/pdf/types.ts";
 import { METADATA, SENTENCES, makeFixtures, renderTextPng } from "../documents/fixtures.ts";
 import { highDpiScanPdf } from "../documents/scan-fixtures.ts";
 
@@ -508,7 +508,7 @@ describe("hostile and broken input", () => {
 
 describe("outside vitest", () => {
   it("works from plain `node --import tsx`", async () => {
-    const src = new URL("../../src/tools/pdf.ts", import.meta.url).href;
+    const src = new URL("../../src/tools/pdf/pdf.ts", import.meta.url).href;
     const script = `import { openPdfInfo } from ${JSON.stringify(src)}; console.log(JSON.stringify(await openPdfInfo(${JSON.stringify(fx.text)})));`;
     const file = join(dir, "outside.mts");
     await writeFile(file, script);
