@@ -13,7 +13,7 @@ import { assetIngest } from "./processors/asset-ingest.ts";
 import { DOCUMENT_READING_JOB_TYPES, MEDIA_JOB_TYPES } from "./processors/job-types.ts";
 import { systemCleanup } from "./processors/system-cleanup.ts";
 import { webhookDeliver, type WebhookDeliverDeps } from "./processors/webhook-deliver.ts";
-import { LiveEvents } from "./pubsub/job-events.ts";
+import { LiveUpdates } from "./pubsub/live-updates.ts";
 import { PgListener } from "./pubsub/pg-listener.ts";
 import { explainListenError } from "./http/listen.ts";
 import { createUploads } from "./http/uploads.ts";
@@ -102,9 +102,9 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   const registry = opts.registry ?? createRegistry({ assets, pool: db.pool, ffmpeg, ocr, webhooks: { secretsKey } });
   const engine = config.role === "api" ? null : new Engine({ pool: db.enginePool, registry, log, listener, concurrency: config.concurrency, leaseMs: config.leaseMs });
   // Subscriptions ride on the same LISTEN connection as the engine's wake-ups.
-  const live = config.role === "worker" ? null : new LiveEvents({ listener, pool: db.pool, prisma: db.prisma, log });
+  const liveUpdates = config.role === "worker" ? null : new LiveUpdates({ listener, pool: db.pool, prisma: db.prisma, log });
   const webhooks = { pool: db.pool, secretsKey, outbound: assets.outbound };
-  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live: live ?? undefined, assets, publicUrl: config.publicUrl, webhooks };
+  const deps = { pool: db.pool, prisma: db.prisma, registry, log, liveUpdates: liveUpdates ?? undefined, assets, publicUrl: config.publicUrl, webhooks };
   const uploads = config.role === "worker" ? null : createUploads({
     deps, assets, pool: db.pool, dataDir: config.dataDir, expiryMs: config.uploadExpiryMs, maxOpenUploads: config.maxOpenUploads, publicUrl: config.publicUrl,
   });
@@ -127,7 +127,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
     config, db, registry, assets, listener, engine, server, graphql, url: null,
     async start() {
       await listener.start();
-      await live?.start();
+      await liveUpdates?.start();
       if (server) {
         // Bound before the admin key is made: a port taken since main's check (checkListen)
         // fails the start before a key is generated and printed for a server that never ran.
@@ -165,7 +165,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
       if (sweepTimer) clearInterval(sweepTimer);
       await graphql?.close();
       await engine?.stop(graceMs);
-      await live?.stop();
+      await liveUpdates?.stop();
       await listener.stop();
       // After the drain: jobs still OCRing have finished or been stopped.
       await ocr.close();

@@ -117,7 +117,7 @@ function refuseConnection(socket: { close(code: number, reason: string): void },
 
 export function createGraphQLServer(opts: ServerOptions) {
   const ids = new WeakMap<Request, string>();
-  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, live: opts.live, assets: opts.assets, publicUrl: opts.publicUrl, webhooks: opts.webhooks };
+  const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, liveUpdates: opts.liveUpdates, assets: opts.assets, publicUrl: opts.publicUrl, webhooks: opts.webhooks };
   const serveFile = opts.assets ? createFilesHandler({ assets: opts.assets, pool: opts.pool, log: opts.log }) : null;
   const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
     schema: buildSchema(),

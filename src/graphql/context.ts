@@ -4,7 +4,7 @@ import type pg from "pg";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import type { ProcessorRegistry } from "../processors/registry.ts";
-import type { LiveEvents } from "../pubsub/job-events.ts";
+import type { LiveUpdates } from "../pubsub/live-updates.ts";
 import { SpoolError } from "../errors.ts";
 import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";
 import type { AssetServices } from "../services/assets.ts";
@@ -16,7 +16,7 @@ export type Deps = {
   registry: ProcessorRegistry;
   log: Logger;
   /** Live job state and events for subscriptions; absent where nothing LISTENs (subscriptions answer UNAVAILABLE). */
-  live?: LiveEvents;
+  liveUpdates?: LiveUpdates;
   /** Storage and ingest; absent in engine-only setups (asset operations answer UNAVAILABLE). */
   assets?: AssetServices;
   /** SPOOL_PUBLIC_URL: where clients reach Spool, for the URLs it hands out. */
@@ -40,6 +40,11 @@ export function assetsOf(ctx: Context): AssetServices {
 export function webhooksOf(ctx: Context): WebhookDeps {
   if (!ctx.webhooks) throw new SpoolError("UNAVAILABLE", "Webhooks are not configured on this server.");
   return ctx.webhooks;
+}
+
+export function liveUpdatesOf(ctx: Context): LiveUpdates {
+  if (!ctx.liveUpdates) throw new SpoolError("UNAVAILABLE", "Live updates are not enabled on this server.");
+  return ctx.liveUpdates;
 }
 
 /** `Authorization: Bearer <key>` or `X-API-Key: <key>`; on WebSocket, the same in connection_init. */

@@ -1,10 +1,10 @@
 // Subscriptions: job(id) streams one job's state, jobEvents the organization's event feed.
 // Both work over graphql-ws and over SSE (the same yoga envelop: auth, limits, masking); the
-// live machinery is in src/pubsub/ (job-events.ts first).
+// live machinery is in src/pubsub/ (live-updates.ts first).
 import { SpoolError } from "../errors.ts";
 import type { Job, JobEvent } from "../generated/prisma/client.ts";
 import type { Builder } from "./builder.ts";
-import { requireScope, type Context } from "./context.ts";
+import { liveUpdatesOf, requireScope } from "./context.ts";
 import { jobIdFrom, type addJobTypes } from "./job.ts";
 
 const MAX_TYPES = 50;
@@ -20,10 +20,6 @@ function unwrap<T>(item: T | Error): T {
   return item;
 }
 
-function liveOf(ctx: Context) {
-  if (!ctx.live) throw new SpoolError("UNAVAILABLE", "Live updates are not enabled on this server.");
-  return ctx.live;
-}
 
 export function addSubscriptionTypes(builder: Builder, refs: ReturnType<typeof addJobTypes>) {
   builder.subscriptionType({});
@@ -47,7 +43,7 @@ export function addSubscriptionTypes(builder: Builder, refs: ReturnType<typeof a
       args: { id: t.arg.id({ required: true }) },
       subscribe: async (_root, args, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:read");
-        return liveOf(ctx).watchJob(jobIdFrom(String(args.id)), organizationId);
+        return liveUpdatesOf(ctx).watchJob(jobIdFrom(String(args.id)), organizationId);
       },
       // The row is read once for every subscriber of the job, so without this selection's
       // includes: relation fields (events, children, parent) load themselves for each state.
@@ -73,7 +69,7 @@ export function addSubscriptionTypes(builder: Builder, refs: ReturnType<typeof a
         if (jobId && !(await ctx.prisma.job.findFirst({ where: { id: jobId, organizationId }, select: { id: true } }))) {
           throw new SpoolError("NOT_FOUND", `No job ${filter!.jobId} in your organization.`);
         }
-        return liveOf(ctx).openFeed({ organizationId, jobId, kinds, types }, after != null ? Number(after) : null);
+        return liveUpdatesOf(ctx).openFeed({ organizationId, jobId, kinds, types }, after != null ? Number(after) : null);
       },
       resolve: (item) => unwrap(item as JobEvent | Error) as never,
     }),

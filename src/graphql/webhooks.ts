@@ -11,7 +11,7 @@ import type { FeedEvent } from "../pubsub/event-feed.ts";
 import { WEBHOOK_EVENT_TYPES, WEBHOOK_EVENTS, payloadJsonSchema } from "../services/webhook-events.ts";
 import * as webhooks from "../services/webhooks.ts";
 import type { Builder } from "./builder.ts";
-import { requireScope, webhooksOf, type Context } from "./context.ts";
+import { liveUpdatesOf, requireScope, webhooksOf, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
 import { checkPage } from "./job.ts";
 
@@ -24,10 +24,6 @@ const SEEN_STATES = 1_000;
 const EVENT_TYPES_NOTE =
   "Event types are plain strings (job.created, video.ready, …: dots are not valid in GraphQL enum names); see the webhookEventTypes query. Unknown ones are INVALID_INPUT.";
 
-function liveOf(ctx: Context) {
-  if (!ctx.live) throw new SpoolError("UNAVAILABLE", "Live updates are not enabled on this server.");
-  return ctx.live;
-}
 
 /** What webhookDeliveries yields before its resolver reads the delivery: its id (or the Error that ends the stream). */
 type DeliveryRef = { id: string };
@@ -416,9 +412,9 @@ export function addWebhookTypes(builder: Builder) {
         const endpointId = args.endpointId != null ? idOf("WebhookEndpoint", args.endpointId) : null;
         if (endpointId) await webhooks.getEndpoint(ctx.pool, organizationId, endpointId); // NOT_FOUND
         // Every attempt is a webhook.deliver job (input { deliveryId }) whose STATUS events are
-        // what LiveEvents streams: QUEUED when the delivery or its next attempt is scheduled,
+        // what LiveUpdates streams: QUEUED when the delivery or its next attempt is scheduled,
         // SUCCEEDED/FAILED/CANCELLED after an attempt wrote its outcome. RUNNING changes nothing.
-        const feed = await liveOf(ctx).openFeed({ organizationId, jobId: null, kinds: ["STATUS"], types: ["webhook.deliver"] }, null);
+        const feed = await liveUpdatesOf(ctx).openFeed({ organizationId, jobId: null, kinds: ["STATUS"], types: ["webhook.deliver"] }, null);
         const seen = new Map<string, string>();
         return new MappedFeed<DeliveryRef>(feed, async (e) => {
           if ((e.data as { status?: string } | null)?.status === "RUNNING") return undefined;

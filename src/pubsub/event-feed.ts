@@ -2,7 +2,7 @@
 // duplicate, first replayed from `job_events`, then live.
 //
 // The feed is split at `fromId`: ids up to it are read from the database, ids above it arrive
-// by deliver(). It starts at the process's handed-out mark (LiveEvents.taken), read in the
+// by deliver(). It starts at the process's handed-out mark (LiveUpdates.taken), read in the
 // same tick as the feed registers, so every later event is delivered to it and every earlier
 // one is already committed. A feed whose buffer fills (a slow client) or that missed a batch
 // does not grow or fail: it drops the buffer, moves `fromId` up, and reads that stretch from

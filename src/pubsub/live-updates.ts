@@ -53,7 +53,7 @@ export function parseEventHint(payload: string): EventHint | null {
 export const unavailable = (why: string) =>
   new SpoolError("UNAVAILABLE", `Live updates are interrupted (${why}); subscribe again: job(id) starts with the current state, jobEvents(after:) replays from your last event id.`);
 
-export type LiveEventsOptions = {
+export type LiveUpdatesOptions = {
   listener: PgListener;
   pool: pg.Pool;
   prisma: PrismaClient;
@@ -63,7 +63,7 @@ export type LiveEventsOptions = {
   maxPerOrganization?: number;
 };
 
-export class LiveEvents {
+export class LiveUpdates {
   private readonly log: Logger;
   private readonly watches = new Map<string, JobWatch>();
   private readonly feeds = new Set<EventFeed>();
@@ -80,8 +80,8 @@ export class LiveEvents {
   private baseline: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(private readonly opts: LiveEventsOptions) {
-    this.log = opts.log.child({ component: "live-events" });
+  constructor(private readonly opts: LiveUpdatesOptions) {
+    this.log = opts.log.child({ component: "live-updates" });
     this.sequencer = new EventSequencer<EventHint>({
       log: this.log,
       gapTimeoutMs: opts.gapTimeoutMs,

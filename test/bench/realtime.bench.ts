@@ -729,7 +729,7 @@ function report(rows: Row[], meta: { pgVersion: string; server: string; load: nu
   console.log("Notes:");
   console.log(`  spool = the real CLI, \`node src/bin.js serve\` with SPOOL_ROLE=api, DATABASE_URL = a fresh database, PORT=0, SPOOL_ADMIN_KEY (generated), in a child process;`);
   console.log(`    the jobs run in the bench process on an Engine with its own pool and LISTEN connection (concurrency = ${liveJobs}, default 300 ms progress coalescing),`);
-  console.log(`    like a separate \`spool worker\`: events reach the server only by Postgres NOTIFY (then LiveEvents: sequencing, one row read per batch / per job).`);
+  console.log(`    like a separate \`spool worker\`: events reach the server only by Postgres NOTIFY (then LiveUpdates: sequencing, one row read per batch / per job).`);
   console.log(`  peer = the same graphql-yoga 5 + graphql-armor + graphql-ws 6 wiring in a child process, subscriptions on yoga's in-memory createPubSub, no Postgres and no`);
   console.log(`    key lookup; this process sends it the same jobs and events over the IPC channel (the stand-in for NOTIFY). It shows what the transport alone costs.`);
   console.log(`  A message = one graphql-ws "next" received by a client: a JobEvent on a jobEvents feed, or a Job state on job(id) (Spool sends a state after every`);

@@ -9,7 +9,7 @@ import type { Limits } from "../../src/config.ts";
 import { createUploads } from "../../src/http/uploads.ts";
 import { createRegistry } from "../../src/processors/index.ts";
 import type { ProcessorRegistry } from "../../src/processors/registry.ts";
-import { LiveEvents } from "../../src/pubsub/job-events.ts";
+import { LiveUpdates } from "../../src/pubsub/live-updates.ts";
 import type { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
@@ -60,9 +60,9 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
   const registry = opts.registry ?? createRegistry({
     assets, pool: db.pool, ffmpeg: opts.ffmpeg, ocr: opts.ocr, webhooks: { secretsKey: TEST_WEBHOOK_SECRETS_KEY, ...opts.webhooks },
   });
-  const live = opts.listener ? new LiveEvents({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
-  await live?.start();
-  const deps = { pool: db.pool, prisma: db.prisma, registry, log, live, assets, publicUrl: opts.publicUrl, webhooks };
+  const liveUpdates = opts.listener ? new LiveUpdates({ listener: opts.listener, pool: db.pool, prisma: db.prisma, log, gapTimeoutMs: opts.gapTimeoutMs }) : undefined;
+  await liveUpdates?.start();
+  const deps = { pool: db.pool, prisma: db.prisma, registry, log, liveUpdates, assets, publicUrl: opts.publicUrl, webhooks };
   const uploads = createUploads({
     deps, assets, pool: db.pool, dataDir,
     expiryMs: opts.uploadExpiryMs ?? 3_600_000, maxOpenUploads: opts.maxOpenUploads ?? 20, publicUrl: opts.publicUrl,
@@ -128,10 +128,10 @@ export async function createTestApi(db: TestDb, opts: TestApiOptions = {}) {
 
   async function close() {
     await api.close();
-    await live?.stop();
+    await liveUpdates?.stop();
     await storage.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { ...api, close, live, registry, assets, webhooks, storage, uploads, dataDir, gql, gqlUpload, keyFor, tenant, listen };
+  return { ...api, close, liveUpdates, registry, assets, webhooks, storage, uploads, dataDir, gql, gqlUpload, keyFor, tenant, listen };
 }

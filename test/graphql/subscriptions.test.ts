@@ -83,7 +83,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.dispose()));
   // Every subscription, however it ended, gave back what it held.
-  await waitFor(async () => api.live!.stats.subscriptions === 0 && api.live!.stats.watchedJobs === 0 && api.live!.stats.feeds === 0, "subscriptions to be released", 5_000);
+  await waitFor(async () => api.liveUpdates!.stats.subscriptions === 0 && api.liveUpdates!.stats.watchedJobs === 0 && api.liveUpdates!.stats.feeds === 0, "subscriptions to be released", 5_000);
 });
 afterAll(async () => {
   await api.close();
@@ -297,7 +297,7 @@ describe("tenancy", () => {
   it("bounds operations per connection and checks `after`", async () => {
     const client = connect(a.key);
     const subs = Array.from({ length: MAX_OPERATIONS_PER_SOCKET }, () => open(client, FEED_SUB, {}));
-    await waitFor(async () => api.live!.stats.feeds === MAX_OPERATIONS_PER_SOCKET, "the subscriptions to open");
+    await waitFor(async () => api.liveUpdates!.stats.feeds === MAX_OPERATIONS_PER_SOCKET, "the subscriptions to open");
     const over = open(client, FEED_SUB, {});
     await waitFor(async () => over.error, "the refusal");
     expect((over.error as Array<{ extensions?: { code?: string } }>)[0]!.extensions!.code).toBe("RATE_LIMITED");

@@ -49,7 +49,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.dispose()));
-  await waitFor(async () => api.live!.stats.feeds === 0, "subscriptions to be released", 5_000);
+  await waitFor(async () => api.liveUpdates!.stats.feeds === 0, "subscriptions to be released", 5_000);
 });
 afterAll(async () => {
   await api?.close();
@@ -517,11 +517,11 @@ describe("webhookDeliveries subscription", () => {
     const target = await createWebhook(a.key, { url: `${base}/sub`, eventTypes: ["video.ready"] });
     const other = await createWebhook(a.key, { url: `${base}/sub-other`, eventTypes: ["video.ready"] });
 
-    const feeds = api.live!.stats.feeds;
+    const feeds = api.liveUpdates!.stats.feeds;
     const forTarget = open(a.key, { endpointId: target.webhook.id });
     const forAll = open(a.key, {});
     const forB = open(b.key, {});
-    await waitFor(async () => api.live!.stats.feeds === feeds + 3, "three subscriptions");
+    await waitFor(async () => api.liveUpdates!.stats.feeds === feeds + 3, "three subscriptions");
 
     const test = (id: string) => api.gql(TEST, { input: { id } }, a.key).then((r) => r.data.testWebhook.delivery.id as string);
     const targetDelivery = await test(target.webhook.id);
