@@ -24,7 +24,8 @@ import { filesSecret } from "./services/files.ts";
 import { webhookSecretsKey } from "./services/webhook-secrets.ts";
 import { Ffmpeg } from "./tools/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
-import { installedOcrLanguages, OcrPool } from "./tools/ocr.ts";
+import { installedOcrLanguages } from "./tools/ocr/languages.ts";
+import { OcrPool } from "./tools/ocr/pool.ts";
 import { createStorage } from "./tools/storage/create-storage.ts";
 
 export type RegistryDeps = {

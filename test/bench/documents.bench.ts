@@ -18,7 +18,8 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
 import { PDFDocument, StandardFonts } from "pdf-lib";
-import { OcrPool, type OcrResult } from "../../src/tools/ocr.ts";
+import { OcrPool } from "../../src/tools/ocr/pool.ts";
+import type { OcrResult } from "../../src/tools/ocr/types.ts";
 import { extractText } from "../../src/tools/pdf/pdf.ts";
 import { runBench } from "./run.ts";
 

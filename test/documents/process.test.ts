@@ -9,7 +9,7 @@ import { PDFDocument, StandardFonts } from "pdf-lib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
-import { OcrPool } from "../../src/tools/ocr.ts";
+import { OcrPool } from "../../src/tools/ocr/pool.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
 import { encryptedPdf, inflateBombPdf, manyPagesPdf, metadataPdf, METADATA, renderTextPng, SENTENCES, separateRunsPdf, textPdf } from "./fixtures.ts";

@@ -8,7 +8,7 @@ import * as sql from "../../src/engine/sql.ts";
 import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
-import { OcrPool } from "../../src/tools/ocr.ts";
+import { OcrPool } from "../../src/tools/ocr/pool.ts";
 import { createTestApi } from "../graphql/api-helpers.ts";
 import { createOrg, createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
 

@@ -18,7 +18,9 @@ import os from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SpoolError } from "../../src/errors.ts";
-import { installedOcrLanguages, OcrPool, type OcrResult } from "../../src/tools/ocr.ts";
+import { installedOcrLanguages } from "../../src/tools/ocr/languages.ts";
+import { OcrPool } from "../../src/tools/ocr/pool.ts";
+import type { OcrResult } from "../../src/tools/ocr/types.ts";
 
 function render(lines: string[], opts: { width?: number; size?: number; gap?: number } = {}): Buffer {
   const size = opts.size ?? 48;

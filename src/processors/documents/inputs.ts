@@ -1,6 +1,6 @@
 // Input pieces shared by the document job types that read text.
 import { z } from "zod";
-import { installedOcrLanguages } from "../../tools/ocr.ts";
+import { installedOcrLanguages } from "../../tools/ocr/languages.ts";
 
 export const ocrMode = z.enum(["auto", "always", "never"]).default("auto")
   .describe("auto: OCR only pages without a text layer; always: every page; never: text layer only");
