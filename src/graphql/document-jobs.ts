@@ -7,7 +7,7 @@ import { submitItemJob } from "../services/items.ts";
 import type { PdfInfo } from "../tools/pdf/types.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
-import { given } from "./given.ts";
+import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
 import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
 
@@ -166,7 +166,7 @@ export function addDocumentJobTypes(builder: Builder) {
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
           kind: "document", type: "document.process", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
-          input: given({
+          input: withoutNulls({
             outputs: input.outputs, ocr: ocrOf(input.ocrEnabled), language: input.language, extractImages: input.extractImages,
             preserveFormatting: input.preserveFormatting, previewPages: input.previewPages, previewWidth: input.previewWidth, previewFormat: input.previewFormat,
           }),
@@ -183,7 +183,7 @@ export function addDocumentJobTypes(builder: Builder) {
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
           kind: "document", type: "document.extractText", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
-          input: given({ ocr: ocrOf(input.ocrEnabled), language: input.language }),
+          input: withoutNulls({ ocr: ocrOf(input.ocrEnabled), language: input.language }),
         });
         return { jobId: job.id, documentId };
       },
@@ -197,7 +197,7 @@ export function addDocumentJobTypes(builder: Builder) {
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
           kind: "document", type: "document.preview", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
-          input: given({ pages: input.pages, width: input.width, height: input.height, format: input.format, quality: input.quality }),
+          input: withoutNulls({ pages: input.pages, width: input.width, height: input.height, format: input.format, quality: input.quality }),
         });
         return { jobId: job.id, documentId };
       },

@@ -9,7 +9,7 @@ import { submitItemJob } from "../services/items.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import type { addDocumentJobTypes } from "./document-jobs.ts";
-import { given } from "./given.ts";
+import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
 import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
 
@@ -143,17 +143,17 @@ export function addDocumentTransform(builder: Builder, refs: Refs) {
       case "merge":
         return { op, documentIds: (v.documentIds as Array<string | number>).map((id) => idOf("Document", id)) };
       case "stampImage":
-        return given({ op, ...v, assetId: idOf("Asset", v.assetId), position: positionOf(v.position) });
+        return withoutNulls({ op, ...v, assetId: idOf("Asset", v.assetId), position: positionOf(v.position) });
       case "stampText":
-        return given({ op, ...v, position: positionOf(v.position) });
+        return withoutNulls({ op, ...v, position: positionOf(v.position) });
       case "setMetadata":
-        return given({
+        return withoutNulls({
           op, ...v,
           creationDate: v.creationDate ? (v.creationDate as Date).toISOString() : undefined,
           modificationDate: v.modificationDate ? (v.modificationDate as Date).toISOString() : undefined,
         });
       default:
-        return given({ op, ...v });
+        return withoutNulls({ op, ...v });
     }
   };
 
@@ -188,7 +188,7 @@ export function addDocumentTransform(builder: Builder, refs: Refs) {
         const operations = (input.operations as Op[]).map(operationOf);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
           kind: "document", type: "document.transform", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
-          input: given({ operations, title: input.title, tags: input.tags }),
+          input: withoutNulls({ operations, title: input.title, tags: input.tags }),
         });
         return { jobId: job.id, documentId };
       },

@@ -2,15 +2,14 @@
 // else — another type's id, garbage — is NOT_FOUND, as a foreign id is.
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import { SpoolError } from "../errors.ts";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from "../uuid.ts";
 
 export function idOf(typename: string, id: string | number): string {
   const s = String(id);
-  if (UUID.test(s)) return s.toLowerCase();
+  if (isUuid(s)) return s.toLowerCase();
   try {
     const { typename: t, id: raw } = decodeGlobalID(s);
-    if (t === typename && UUID.test(raw)) return raw.toLowerCase();
+    if (t === typename && isUuid(raw)) return raw.toLowerCase();
   } catch {
     // not a global id either
   }

@@ -6,7 +6,7 @@ import { JOB_PRIORITIES } from "../engine/types.ts";
 import { submitVideoJob, type VideoJobType } from "../services/videos.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
-import { given } from "./given.ts";
+import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
 import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
 
@@ -160,7 +160,7 @@ export function addVideoJobTypes(builder: Builder) {
       args: { input: t.arg({ type: inputs[type as VideoJobType] as never, required: true }) },
       resolve: async (_r, args, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:write");
-        const { videoId, priority, idempotencyKey, webhookUrl, ...rest } = given(args.input as Record<string, unknown>) as Record<string, unknown> & { videoId: string; priority?: string; idempotencyKey?: string; webhookUrl?: string };
+        const { videoId, priority, idempotencyKey, webhookUrl, ...rest } = withoutNulls(args.input as Record<string, unknown>) as Record<string, unknown> & { videoId: string; priority?: string; idempotencyKey?: string; webhookUrl?: string };
         const id = idOf("Video", videoId);
         if (typeof rest.imageAssetId === "string") rest.imageAssetId = idOf("Asset", rest.imageAssetId);
         const job = await submitVideoJob(ctx.pool, ctx.registry, organizationId, {

@@ -13,9 +13,9 @@ import * as webhooks from "../services/webhooks.ts";
 import type { Builder } from "./builder.ts";
 import { liveUpdatesOf, requireScope, webhooksOf, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
+import { isUuid } from "../uuid.ts";
 import { checkPage } from "./job.ts";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KINDS = ["ENDPOINT", "JOB"] as const;
 const DELIVERY_STATUSES = ["PENDING", "SUCCEEDED", "FAILED"] as const;
 /** Deliveries whose last streamed state a webhookDeliveries subscription remembers (to skip repeats). */
@@ -420,7 +420,7 @@ export function addWebhookTypes(builder: Builder) {
           if ((e.data as { status?: string } | null)?.status === "RUNNING") return undefined;
           const { rows: [job] } = await ctx.pool.query<{ delivery_id: string | null }>(
             `select input->>'deliveryId' as delivery_id from jobs where id = $1 and organization_id = $2`, [e.jobId, organizationId]);
-          if (!job?.delivery_id || !UUID.test(job.delivery_id)) return undefined;
+          if (!job?.delivery_id || !isUuid(job.delivery_id)) return undefined;
           const { rows: [d] } = await ctx.pool.query<{ id: string; endpoint_id: string; state: string }>(
             `select id, endpoint_id, status || ':' || attempt_count || ':' || coalesce(next_attempt_at::text, '') as state
              from webhook_deliveries where id = $1 and organization_id = $2`, [job.delivery_id, organizationId]);

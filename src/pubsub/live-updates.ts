@@ -18,6 +18,7 @@ import type pg from "pg";
 import { SpoolError } from "../errors.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
+import { isUuid } from "../uuid.ts";
 import { EventFeed, type EventHint, type FeedEvent, type FeedFilter } from "./event-feed.ts";
 import { EventSequencer } from "./event-sequencer.ts";
 import { JobStream, JobWatch } from "./job-watch.ts";
@@ -25,7 +26,6 @@ import type { PgListener } from "./pg-listener.ts";
 
 export const EVENTS_CHANNEL = "spool_events";
 const KINDS = new Set(["STATUS", "STAGE", "PROGRESS", "LOG"]);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Event rows read per delivery batch. */
 const LOAD_BATCH = 500;
 /** Sequenced events waiting for delivery at most; past it, feeds catch up from the database. */
@@ -45,7 +45,7 @@ export function parseEventHint(payload: string): EventHint | null {
   const { id, org, job, kind } = o;
   // Ids past 2^53 would lose precision as numbers; a bigserial will not get there.
   if (!Number.isSafeInteger(id) || (id as number) <= 0) return null;
-  if (typeof org !== "string" || !UUID.test(org) || typeof job !== "string" || !UUID.test(job)) return null;
+  if (!isUuid(org) || !isUuid(job)) return null;
   if (typeof kind !== "string" || !KINDS.has(kind)) return null;
   return { id: id as number, org, job, kind };
 }

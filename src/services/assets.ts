@@ -15,6 +15,7 @@ import type { OutboundPolicy } from "../tools/http.ts";
 import { watchDeclaredLength, type LengthWatch } from "../tools/declared-length.ts";
 import { SNIFF_BYTES, sniff, type AssetKind } from "../tools/sniff.ts";
 import type { Storage } from "../tools/storage/storage.ts";
+import { isUuid } from "../uuid.ts";
 
 /** What the service layer needs to store and hand out assets. Built once in app.ts. */
 export type AssetServices = {
@@ -238,10 +239,9 @@ export function cleanFilename(name: string | null | undefined): string | null {
   return base || null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function getAsset(pool: Queryable, organizationId: string, id: string): Promise<AssetRow> {
-  if (!UUID.test(id)) throw new SpoolError("NOT_FOUND", `No asset ${id} in your organization.`);
+  if (!isUuid(id)) throw new SpoolError("NOT_FOUND", `No asset ${id} in your organization.`);
   const { rows } = await pool.query<AssetRow>(`select * from assets where id = $1 and organization_id = $2`, [id, organizationId]);
   if (!rows[0]) throw new SpoolError("NOT_FOUND", `No asset ${id} in your organization.`);
   return rows[0];
@@ -290,7 +290,7 @@ export async function sweepOrphanFiles(assets: AssetServices, pool: Queryable, o
   const flush = async () => {
     if (batch.length === 0) return;
     // A file belongs to the asset named in its key (package members share their asset's id).
-    const ids = [...new Set(batch.map(assetIdOfKey).filter((id): id is string => id !== null && UUID.test(id)))];
+    const ids = [...new Set(batch.map(assetIdOfKey).filter((id): id is string => isUuid(id)))];
     const { rows } = await pool.query<{ id: string }>(`select id::text from assets where id = any($1::uuid[])`, [ids]);
     const known = new Set(rows.map((r) => r.id));
     const missing = batch.filter((k) => !known.has(assetIdOfKey(k) ?? ""));

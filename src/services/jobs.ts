@@ -4,6 +4,7 @@ import type pg from "pg";
 import { refreshParent } from "../engine/batch.ts";
 import { enqueue, enqueueBatch, type BatchRequest, type EnqueueOptions, type EnqueueResult } from "../engine/enqueue.ts";
 import { SpoolError } from "../errors.ts";
+import { isUuid } from "../uuid.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import { toJob } from "../engine/rows.ts";
 import * as sql from "../engine/sql.ts";
@@ -12,14 +13,13 @@ import type { ProcessorRegistry } from "../processors/registry.ts";
 import type { OutboundPolicy } from "../tools/http.ts";
 import { jobWebhookEndpoint } from "./webhooks.ts";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function notFound(id: string): SpoolError {
   return new SpoolError("NOT_FOUND", `No job ${id} in your organization.`);
 }
 
 export async function getJob(pool: pg.Pool, organizationId: string, id: string): Promise<Job> {
-  if (!UUID.test(id)) throw notFound(id);
+  if (!isUuid(id)) throw notFound(id);
   const { rows } = await pool.query(`select * from jobs where id = $1 and organization_id = $2`, [id, organizationId]);
   if (!rows[0]) throw notFound(id);
   return toJob(rows[0]);
