@@ -22,7 +22,7 @@ import { bootstrapAdminKey } from "./services/api-keys.ts";
 import type { AssetServices } from "./services/assets.ts";
 import { filesSecret } from "./services/files.ts";
 import { webhookSecretsKey } from "./services/webhook-secrets.ts";
-import { Ffmpeg } from "./tools/ffmpeg.ts";
+import { Ffmpeg } from "./tools/ffmpeg/ffmpeg.ts";
 import { defaultOutboundPolicy } from "./tools/http.ts";
 import { installedOcrLanguages } from "./tools/ocr/languages.ts";
 import { OcrPool } from "./tools/ocr/pool.ts";

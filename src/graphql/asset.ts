@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { SpoolError } from "../errors.ts";
 import { deleteAsset, ingest, insertAsset, packageOf } from "../services/assets.ts";
 import { MAX_EXPIRES_IN, signedFilePath } from "../services/files.ts";
-import type { MediaInfo } from "../tools/ffmpeg.ts";
+import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
 import type { Builder } from "./builder.ts";
 import { assetsOf, requireScope, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
@@ -154,7 +154,7 @@ export function addAssetTypes(builder: Builder) {
   return { AssetRef, MediaInfoRef };
 }
 
-/** ffprobe's facts about a media file (tools/ffmpeg.ts MediaInfo). */
+/** ffprobe's facts about a media file (tools/ffmpeg/media-info.ts MediaInfo). */
 function addMediaInfoType(builder: Builder) {
   const VideoStream = builder.objectRef<NonNullable<MediaInfo["video"]>>("VideoStreamInfo").implement({
     fields: (t) => ({

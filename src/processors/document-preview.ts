@@ -7,7 +7,7 @@ import { z } from "zod";
 import { JobError } from "../errors.ts";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import type { AssetRow } from "../services/assets.ts";
-import { demuxerFor } from "../tools/ffmpeg.ts";
+import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { openPdfInfo, renderPage } from "../tools/pdf/pdf.ts";
 import { IMAGE_ENCODERS, encoderFor } from "./media/inputs.ts";
 import { imageDimensions, loadDocument } from "./documents/source.ts";

@@ -8,7 +8,7 @@ import path from "node:path";
 import { z } from "zod";
 import type { Job, JobContext, Processor } from "../engine/types.ts";
 import type { AssetRow } from "../services/assets.ts";
-import { demuxerFor } from "../tools/ffmpeg.ts";
+import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { extractImages, renderPages } from "../tools/pdf/pdf.ts";
 import { PREVIEW_CONTENT_TYPES, PREVIEW_FORMATS, scaleImage } from "./document-preview.ts";
 import { loadDocument } from "./documents/source.ts";

@@ -8,7 +8,7 @@ import path from "node:path";
 import { PDFDocument, StandardFonts } from "pdf-lib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { OcrPool } from "../../src/tools/ocr/pool.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { idOf } from "../../src/graphql/ids.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { extractText, openPdfInfo, renderPage } from "../../src/tools/pdf/pdf.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, isProcessAlive, log, waitFor, type TestDb } from "../helpers.ts";

@@ -7,7 +7,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import * as sql from "../../src/engine/sql.ts";
 import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { OcrPool } from "../../src/tools/ocr/pool.ts";
 import { createTestApi } from "../graphql/api-helpers.ts";
 import { createOrg, createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";

@@ -14,7 +14,7 @@ import type { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey, type Scope, SCOPES } from "../../src/services/api-keys.ts";
 import type { AssetServices } from "../../src/services/assets.ts";
-import type { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import type { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import type { OcrPool } from "../../src/tools/ocr/pool.ts";
 import type { WebhookDeps } from "../../src/services/webhooks.ts";
 import { defaultOutboundPolicy, type OutboundPolicy } from "../../src/tools/http.ts";

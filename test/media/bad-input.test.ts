@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
 import { binaries, makeAudio, makeVideo, withoutIndex } from "./fixtures.ts";

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { Engine } from "../../src/engine/engine.ts";
 import type { PgListener } from "../../src/pubsub/pg-listener.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { log, type TestDb } from "../helpers.ts";
 import type { FfmpegBinarySet } from "./fixtures.ts";

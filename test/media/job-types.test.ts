@@ -1,7 +1,7 @@
 // jobTypes lists the media job types with their input schemas, narrowed to what the ffmpeg
 // in use can encode; a codec the binary lacks is refused when the job is submitted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { VIDEO_ENCODERS } from "../../src/processors/media/inputs.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, type TestDb } from "../helpers.ts";

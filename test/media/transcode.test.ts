@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
-import { Ffmpeg } from "../../src/tools/ffmpeg.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
 import { startMediaEnv, type MediaEnv } from "./harness.ts";

@@ -11,18 +11,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpoolError } from "../../src/errors.ts";
-import {
-  buildFfmpegArgs,
-  demuxerFor,
-  Ffmpeg,
-  FfmpegError,
-  type FfmpegProgress,
-  type FfmpegSpec,
-} from "../../src/tools/ffmpeg.ts";
+import { buildFfmpegArgs, type FfmpegSpec } from "../../src/tools/ffmpeg/argv.ts";
+import { demuxerFor } from "../../src/tools/ffmpeg/demuxers.ts";
+import { FfmpegError } from "../../src/tools/ffmpeg/failures.ts";
+import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
+import type { FfmpegProgress } from "../../src/tools/ffmpeg/run.ts";
 import { binaries, makeAudio, makeImage, makeSceneVideo, makeVideo, npmFfmpeg, npmFfprobe, truncate } from "../media/fixtures.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const adapterPath = fileURLToPath(new URL("../../src/tools/ffmpeg.ts", import.meta.url));
+const adapterPath = fileURLToPath(new URL("../../src/tools/ffmpeg/ffmpeg.ts", import.meta.url));
 const FRAME = 1 / 25;
 
 function never(): AbortSignal {

@@ -11,7 +11,7 @@ import { franc } from "franc-min";
 import { JobError } from "../../errors.ts";
 import type { JobContext } from "../../engine/types.ts";
 import type { AssetRow } from "../../services/assets.ts";
-import { demuxerFor } from "../../tools/ffmpeg.ts";
+import { demuxerFor } from "../../tools/ffmpeg/demuxers.ts";
 import type { OcrPool } from "../../tools/ocr/pool.ts";
 import type { OcrResult } from "../../tools/ocr/types.ts";
 import { extractText, openPdfInfo, renderPages } from "../../tools/pdf/pdf.ts";

@@ -4,7 +4,7 @@
 // encode, so a job it cannot run is refused when it is submitted, not when it runs.
 // Nothing here reaches ffmpeg as a string: enums map to fixed arguments, numbers are bounded.
 import { z } from "zod";
-import type { FfmpegCapabilities } from "../../tools/ffmpeg.ts";
+import type { FfmpegCapabilities } from "../../tools/ffmpeg/binaries.ts";
 
 /** Codec names of the API, and the ffmpeg encoders behind them (first one present wins). */
 export const VIDEO_ENCODERS = {

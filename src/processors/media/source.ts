@@ -9,7 +9,11 @@ import type pg from "pg";
 import { JobError } from "../../errors.ts";
 import type { Job, JobContext } from "../../engine/types.ts";
 import type { AssetRow, AssetServices } from "../../services/assets.ts";
-import { demuxerFor, FfmpegError, type Ffmpeg, type FfmpegSpec, type MediaInfo } from "../../tools/ffmpeg.ts";
+import type { FfmpegSpec } from "../../tools/ffmpeg/argv.ts";
+import { demuxerFor } from "../../tools/ffmpeg/demuxers.ts";
+import { FfmpegError } from "../../tools/ffmpeg/failures.ts";
+import type { Ffmpeg } from "../../tools/ffmpeg/ffmpeg.ts";
+import type { MediaInfo } from "../../tools/ffmpeg/media-info.ts";
 import type { Stages } from "./stages.ts";
 
 /** What media processors are built with (app.ts). */
