@@ -7,7 +7,7 @@ import { JobError } from "../../src/errors.ts";
 import { ProcessorRegistry } from "../../src/processors/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { cancelJob, getJob, retryJob, submitBatch, submitJob } from "../../src/services/jobs.ts";
-import { runProcess } from "../../src/tools/process.ts";
+import { runProcess } from "./process-group.ts";
 import { createOrg, createTestDatabase, isProcessAlive, log, waitFor, type TestDb } from "../helpers.ts";
 
 let db: TestDb;

@@ -1,8 +1,10 @@
-// Runs an external program so that aborting the job really stops it: the child gets a
-// process group of its own, and abort kills the whole group (SIGTERM, then SIGKILL after
-// a grace), so grandchildren (a shell's ffmpeg, say) do not outlive a cancelled job.
+// A test processor's way to start a child with grandchildren and stop them all on abort:
+// the child gets a process group of its own, and abort kills the whole group (SIGTERM, then
+// SIGKILL after a grace). Spool's own child runs are stopped by their adapters
+// (tools/ffmpeg/run.ts, tools/ffmpeg/probe.ts, tools/pdf/run-in-child.ts); this one shows
+// that a cancelled job's AbortSignal reaches whatever a processor started.
 import { spawn, type SpawnOptions } from "node:child_process";
-import { SpoolError } from "../errors.ts";
+import { SpoolError } from "../../src/errors.ts";
 
 export type RunResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 
