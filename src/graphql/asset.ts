@@ -7,10 +7,9 @@ import { SpoolError } from "../errors.ts";
 import { deleteAsset, ingest, insertAsset, packageOf } from "../services/assets.ts";
 import { MAX_EXPIRES_IN, signedFilePath } from "../services/files.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
-import type { Builder } from "./builder.ts";
+import { checkPage, type Builder } from "./builder.ts";
 import { assetsOf, requireScope, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
-import { checkPage } from "./job.ts";
 
 /** A multipart File as a Node stream. yoga's File is its own ponyfill class, not Node's, but async-iterable. */
 export function fileStream(file: File): Readable {

@@ -27,6 +27,15 @@ export type SchemaTypes = {
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
 
+/** Connections are bounded; asking for more is an error, not a silently shorter page. */
+export function checkPage(args: { first?: number | null; last?: number | null }): void {
+  for (const [name, value] of [["first", args.first], ["last", args.last]] as const) {
+    if (value != null && (value < 0 || value > MAX_PAGE)) {
+      throw new SpoolError("INVALID_INPUT", `${name} must be from 0 to ${MAX_PAGE}; fetch further pages with after: pageInfo.endCursor.`);
+    }
+  }
+}
+
 export function createBuilder() {
   const builder = new SchemaBuilder<SchemaTypes>({
     plugins: [PrismaPlugin, RelayPlugin],
@@ -65,6 +74,7 @@ export function createBuilder() {
   });
   builder.queryType({});
   builder.mutationType({});
+  builder.subscriptionType({});
   return builder;
 }
 

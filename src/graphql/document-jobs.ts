@@ -9,7 +9,7 @@ import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
-import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
+import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job/mutations.ts";
 
 export type DocumentJobPayload = { jobId: string; documentId: string };
 type DocumentProperties = Partial<PdfInfo["metadata"]>;

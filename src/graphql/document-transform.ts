@@ -11,7 +11,7 @@ import { requireScope } from "./context.ts";
 import type { addDocumentJobTypes } from "./document-jobs.ts";
 import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
-import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
+import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job/mutations.ts";
 
 type Refs = Pick<ReturnType<typeof addDocumentJobTypes>, "DocumentJobPayload">;
 

@@ -6,10 +6,10 @@ import { encodeGlobalID } from "@pothos/plugin-relay";
 import { SpoolError } from "../errors.ts";
 import { createItem, deleteItem, updateItem, type ItemKind, type ItemSource } from "../services/items.ts";
 import { fileStream, type AssetRefs } from "./asset.ts";
-import type { Builder } from "./builder.ts";
+import { checkPage, type Builder } from "./builder.ts";
 import { assetsOf, requireScope, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
-import { checkPage, type JobRefs } from "./job.ts";
+import type { JobRefs } from "./job/type.ts";
 
 type Model = "Video" | "Document";
 const MODEL: Record<ItemKind, Model> = { video: "Video", document: "Document" };

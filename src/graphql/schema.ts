@@ -5,16 +5,21 @@ import { addAssetTypes } from "./asset.ts";
 import { addItemTypes } from "./items.ts";
 import { addDocumentJobTypes } from "./document-jobs.ts";
 import { addDocumentTransform } from "./document-transform.ts";
-import { addJobTypes } from "./job.ts";
+import { addJobMutations } from "./job/mutations.ts";
+import { addJobQueries } from "./job/queries.ts";
+import { addJobSubscriptions } from "./job/subscriptions.ts";
+import { addJobTypes } from "./job/type.ts";
 import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
 import { addOrganizationTypes } from "./organization.ts";
-import { addSubscriptionTypes } from "./subscriptions.ts";
 import { addWebhookTypes } from "./webhooks.ts";
 
 export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
   const jobRefs = addJobTypes(builder);
+  addJobQueries(builder, jobRefs);
+  addJobMutations(builder, jobRefs);
+  addJobSubscriptions(builder, jobRefs);
   addOrganizationTypes(builder);
   const assetRefs = addAssetTypes(builder);
   addItemTypes(builder, { ...jobRefs, ...assetRefs });
@@ -22,7 +27,6 @@ export function buildSchema(): GraphQLSchema {
   addVideoJobTypes(builder);
   const documentRefs = addDocumentJobTypes(builder);
   addDocumentTransform(builder, documentRefs);
-  addSubscriptionTypes(builder, jobRefs);
   addWebhookTypes(builder);
   return builder.toSchema();
 }

@@ -8,7 +8,7 @@ import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
-import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job.ts";
+import { JOB_WEBHOOK_URL, jobWebhookOption } from "./job/mutations.ts";
 
 /** GraphQL enum values are SCREAMING_CASE; job inputs use lowercase names. */
 function lowerEnum<const T extends readonly string[]>(builder: Builder, name: string, values: T, description?: string) {

@@ -10,11 +10,10 @@ import { webhookId } from "../processors/webhook-deliver.ts";
 import type { FeedEvent } from "../pubsub/event-feed.ts";
 import { WEBHOOK_EVENT_TYPES, WEBHOOK_EVENTS, payloadJsonSchema } from "../services/webhook-events.ts";
 import * as webhooks from "../services/webhooks.ts";
-import type { Builder } from "./builder.ts";
+import { checkPage, type Builder } from "./builder.ts";
 import { liveUpdatesOf, requireScope, webhooksOf, type Context } from "./context.ts";
 import { idOf } from "./ids.ts";
 import { isUuid } from "../uuid.ts";
-import { checkPage } from "./job.ts";
 
 const KINDS = ["ENDPOINT", "JOB"] as const;
 const DELIVERY_STATUSES = ["PENDING", "SUCCEEDED", "FAILED"] as const;

@@ -1,11 +1,11 @@
-// Subscriptions: job(id) streams one job's state, jobEvents the organization's event feed.
+// Watching jobs: job(id) streams one job's state, jobEvents the organization's event feed.
 // Both work over graphql-ws and over SSE (the same yoga envelop: auth, limits, masking); the
 // live machinery is in src/pubsub/ (live-updates.ts first).
-import { SpoolError } from "../errors.ts";
-import type { Job, JobEvent } from "../generated/prisma/client.ts";
-import type { Builder } from "./builder.ts";
-import { liveUpdatesOf, requireScope } from "./context.ts";
-import { jobIdFrom, type addJobTypes } from "./job.ts";
+import { SpoolError } from "../../errors.ts";
+import type { Job, JobEvent } from "../../generated/prisma/client.ts";
+import type { Builder } from "../builder.ts";
+import { liveUpdatesOf, requireScope } from "../context.ts";
+import { jobIdFrom, type JobRefs } from "./type.ts";
 
 const MAX_TYPES = 50;
 const EVENT_ID = /^\d{1,15}$/;
@@ -21,9 +21,7 @@ function unwrap<T>(item: T | Error): T {
 }
 
 
-export function addSubscriptionTypes(builder: Builder, refs: ReturnType<typeof addJobTypes>) {
-  builder.subscriptionType({});
-
+export function addJobSubscriptions(builder: Builder, refs: JobRefs) {
   const JobEventFilter = builder.inputType("JobEventFilter", {
     fields: (t) => ({
       jobId: t.id({ required: false, description: "Only this job's events." }),
