@@ -6,7 +6,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { isAlive, startEmbeddedPostgres, type EmbeddedPostgres } from "../src/db/embedded-postgres.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "../src/db/embedded-postgres/embedded-postgres.ts";
+import { isAlive } from "../src/db/embedded-postgres/postmaster.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { waitFor } from "./helpers.ts";
 

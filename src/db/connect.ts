@@ -6,7 +6,7 @@ import type { Config } from "../config.ts";
 import { SpoolError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ensureDatabase } from "./database.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded-postgres.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded-postgres/embedded-postgres.ts";
 import { migrate } from "./migrate.ts";
 
 /** Resolves the database: DATABASE_URL, or the embedded cluster under $SPOOL_DATA_DIR/pg. */

