@@ -6,8 +6,7 @@ import os from "node:os";
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import type { Logger } from "../log.ts";
-import type { ProcessorRegistry } from "../processors/registry.ts";
-import type { PgListener } from "../pubsub/pg-listener.ts";
+import type { ProcessorRegistry } from "./registry.ts";
 import { retryDelayMs } from "./backoff.ts";
 import { refreshParent } from "./batch.ts";
 import { JobError } from "../errors.ts";
@@ -16,11 +15,20 @@ import { toJob } from "./rows.ts";
 import * as sql from "./sql.ts";
 import type { AbortReason, Job, JobContext } from "./types.ts";
 
+/**
+ * Where the engine hears that work arrived (`spool_queue`) or a job was cancelled
+ * (`spool_cancel`, payload the job id). The process's LISTEN connection
+ * (pubsub/pg-listener.ts) is one; NOTIFY is only a hint, so without one the engine polls.
+ */
+export type WakeSource = {
+  on(channel: "spool_queue" | "spool_cancel", handler: (payload: string) => void): () => void;
+};
+
 export type EngineOptions = {
   pool: pg.Pool;
   registry: ProcessorRegistry;
   log: Logger;
-  listener?: PgListener;
+  listener?: WakeSource;
   concurrency: number;
   /** A claimed job is this worker's until now + leaseMs; renewed every leaseMs / 3. */
   leaseMs?: number;

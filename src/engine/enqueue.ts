@@ -2,7 +2,7 @@
 // domain write and its job commit together or not at all; the insert trigger's NOTIFY
 // wakes idle workers at that commit.
 import { z } from "zod";
-import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { ProcessorRegistry } from "./registry.ts";
 import { SpoolError } from "../errors.ts";
 import type { Queryable } from "./queryable.ts";
 import { canonicalJson, toJob } from "./rows.ts";

@@ -121,6 +121,8 @@ export type JobTypeDefinition<D = any, I = any, R = unknown> = {
 };
 
 /** Checks a definition against its type, so its `run` sees typed input and deps. */
+export function defineJobType<D, I, R>(definition: JobTypeDefinition<D, I, R> & { mutation: JobMutation }): JobTypeDefinition<D, I, R> & { mutation: JobMutation };
+export function defineJobType<D, I, R>(definition: JobTypeDefinition<D, I, R>): JobTypeDefinition<D, I, R>;
 export function defineJobType<D, I, R>(definition: JobTypeDefinition<D, I, R>): JobTypeDefinition<D, I, R> {
   return definition;
 }

@@ -3,7 +3,7 @@
 import type pg from "pg";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
-import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { ProcessorRegistry } from "../engine/registry.ts";
 import type { LiveUpdates } from "../pubsub/live-updates.ts";
 import { SpoolError } from "../errors.ts";
 import { authenticate, type Principal, type Scope } from "../services/api-keys.ts";

@@ -3,8 +3,15 @@
 // the job is enqueued (INVALID_INPUT names the field). Each returns the job to watch and
 // the Video. The generic submitJob takes the same inputs as JSON.
 import { JOB_PRIORITIES } from "../engine/types.ts";
-import { submitVideoJob, type VideoJobType } from "../services/videos.ts";
-import type { Builder } from "./builder.ts";
+import { audioTranscode } from "../processors/audio-transcode.ts";
+import { mediaOptimize } from "../processors/media-optimize.ts";
+import { mediaStreaming } from "../processors/media-streaming.ts";
+import { videoAnalyze } from "../processors/video-analyze.ts";
+import { videoThumbnails } from "../processors/video-thumbnails.ts";
+import { videoTranscode } from "../processors/video-transcode.ts";
+import { videoWatermark } from "../processors/video-watermark.ts";
+import { submitVideoJob } from "../services/videos.ts";
+import type { Builder, SchemaTypes } from "./builder.ts";
 import { requireScope } from "./context.ts";
 import { withoutNulls } from "./without-nulls.ts";
 import { idOf } from "./ids.ts";
@@ -31,15 +38,15 @@ export function addVideoJobTypes(builder: Builder) {
   const NoiseReduction = lowerEnum(builder, "NoiseReduction", ["off", "light", "strong"] as const);
   const Priority = builder.enumType("VideoJobPriority", { values: JOB_PRIORITIES });
 
-  const common = (t: any) => ({
+  const common = (t: PothosSchemaTypes.InputFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<SchemaTypes>, "InputObject">) => ({
     videoId: t.id({ required: true }),
     priority: t.field({ type: Priority, required: false }),
     idempotencyKey: t.string({ required: false, description: "Submitting again with the same key returns the first job." }),
     webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
   });
 
-  const inputs = {
-    "video.transcode": builder.inputType("TranscodeVideoInput", {
+  const typed = [
+    [videoTranscode, builder.inputType("TranscodeVideoInput", {
       fields: (t) => ({
         ...common(t),
         container: t.field({ type: Container, required: false }),
@@ -53,8 +60,8 @@ export function addVideoJobTypes(builder: Builder) {
         audioBitrateKbps: t.int({ required: false }),
         faststart: t.boolean({ required: false }),
       }),
-    }),
-    "video.thumbnails": builder.inputType("CreateThumbnailsInput", {
+    })],
+    [videoThumbnails, builder.inputType("CreateThumbnailsInput", {
       fields: (t) => ({
         ...common(t),
         timestamps: t.floatList({ required: false }),
@@ -71,11 +78,11 @@ export function addVideoJobTypes(builder: Builder) {
           }),
         }),
       }),
-    }),
-    "video.analyze": builder.inputType("AnalyzeVideoInput", {
+    })],
+    [videoAnalyze, builder.inputType("AnalyzeVideoInput", {
       fields: (t) => ({ ...common(t), scenes: t.boolean({ required: false }), sceneThreshold: t.float({ required: false }), loudness: t.boolean({ required: false }) }),
-    }),
-    "video.watermark": builder.inputType("WatermarkVideoInput", {
+    })],
+    [videoWatermark, builder.inputType("WatermarkVideoInput", {
       fields: (t) => ({
         ...common(t),
         text: t.field({
@@ -98,8 +105,8 @@ export function addVideoJobTypes(builder: Builder) {
         videoCodec: t.field({ type: VideoCodec, required: false }),
         quality: t.field({ type: Quality, required: false }),
       }),
-    }),
-    "media.streaming": builder.inputType("CreateStreamingPackageInput", {
+    })],
+    [mediaStreaming, builder.inputType("CreateStreamingPackageInput", {
       fields: (t) => ({
         ...common(t),
         formats: t.field({ type: [StreamingFormat], required: false }),
@@ -111,8 +118,8 @@ export function addVideoJobTypes(builder: Builder) {
         }),
         segmentSeconds: t.int({ required: false }),
       }),
-    }),
-    "audio.transcode": builder.inputType("TranscodeAudioInput", {
+    })],
+    [audioTranscode, builder.inputType("TranscodeAudioInput", {
       fields: (t) => ({
         ...common(t),
         format: t.field({ type: AudioFormat, required: false }),
@@ -123,8 +130,8 @@ export function addVideoJobTypes(builder: Builder) {
         loudnessTarget: t.float({ required: false }),
         noiseReduction: t.field({ type: NoiseReduction, required: false }),
       }),
-    }),
-    "media.optimize": builder.inputType("OptimizeVideoInput", {
+    })],
+    [mediaOptimize, builder.inputType("OptimizeVideoInput", {
       fields: (t) => ({
         ...common(t),
         targetSizeMB: t.float({ required: true }),
@@ -132,8 +139,8 @@ export function addVideoJobTypes(builder: Builder) {
         keepQuality: t.boolean({ required: false }),
         audioBitrateKbps: t.int({ required: false }),
       }),
-    }),
-  } satisfies Record<VideoJobType, unknown>;
+    })],
+  ] as const;
 
   const Payload = builder.objectRef<{ jobId: string; videoId: string }>("VideoJobPayload").implement({
     description: "The job to watch (job(id) subscription) and the Video it works on.",
@@ -143,32 +150,22 @@ export function addVideoJobTypes(builder: Builder) {
     }),
   });
 
-  const mutations: Record<VideoJobType, [string, string]> = {
-    "video.transcode": ["transcodeVideo", "A rendition in another container, codec, size, quality or frame rate."],
-    "video.thumbnails": ["createThumbnails", "Still images at timestamps or intervals, and optionally a storyboard (sprite sheet + WebVTT)."],
-    "video.analyze": ["analyzeVideo", "Metadata, scene changes and loudness (LUFS, true peak), kept on the Video."],
-    "video.watermark": ["watermarkVideo", "A rendition with a text or image overlay."],
-    "media.streaming": ["createStreamingPackage", "An HLS and/or DASH adaptive ladder from one decode."],
-    "audio.transcode": ["transcodeAudio", "The audio track as mp3/aac/ogg/opus, optionally loudness-normalised and denoised."],
-    "media.optimize": ["optimizeVideo", "A web-friendly mp4 (faststart) of about targetSizeMB, in two passes."],
-  };
-
-  builder.mutationFields((t) =>
-    Object.fromEntries(Object.entries(mutations).map(([type, [name, description]]) => [name, t.field({
-      type: Payload,
-      description: `${description} Runs a ${type} job.`,
-      args: { input: t.arg({ type: inputs[type as VideoJobType] as never, required: true }) },
-      resolve: async (_r, args, ctx) => {
-        const { organizationId } = requireScope(ctx, "jobs:write");
-        const { videoId, priority, idempotencyKey, webhookUrl, ...rest } = withoutNulls(args.input as Record<string, unknown>) as Record<string, unknown> & { videoId: string; priority?: string; idempotencyKey?: string; webhookUrl?: string };
-        const id = idOf("Video", videoId);
-        if (typeof rest.imageAssetId === "string") rest.imageAssetId = idOf("Asset", rest.imageAssetId);
-        const job = await submitVideoJob(ctx.pool, ctx.registry, organizationId, {
-          type: type as VideoJobType, videoId: id, input: rest,
-          priority: priority as never, idempotencyKey, ...jobWebhookOption(ctx, webhookUrl),
-        });
-        return { jobId: job.id, videoId: id };
-      },
-    })])),
-  );
+  // One mutation per definition: its name and description are the definition's (grep for
+  // transcodeVideo lands in processors/video-transcode.ts).
+  builder.mutationFields((t) => Object.fromEntries(typed.map(([{ type, mutation }, input]) => [mutation.name, t.field({
+    type: Payload,
+    description: `${mutation.description} Runs a ${type} job.`,
+    args: { input: t.arg({ type: input, required: true }) },
+    resolve: async (_r, args, ctx) => {
+      const { organizationId } = requireScope(ctx, "jobs:write");
+      const { videoId, priority, idempotencyKey, webhookUrl, ...fields } = args.input;
+      const rest = withoutNulls(fields);
+      const id = idOf("Video", videoId);
+      if (typeof rest.imageAssetId === "string") rest.imageAssetId = idOf("Asset", rest.imageAssetId);
+      const job = await submitVideoJob(ctx.pool, ctx.registry, organizationId, {
+        type, videoId: id, input: rest, priority: priority ?? undefined, idempotencyKey: idempotencyKey ?? undefined, ...jobWebhookOption(ctx, webhookUrl),
+      });
+      return { jobId: job.id, videoId: id };
+    },
+  })])));
 }

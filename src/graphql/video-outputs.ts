@@ -2,11 +2,9 @@
 // storyboards, streaming packages, audio tracks (each an Asset with a signed URL), and
 // the scenes and loudness video.analyze measured.
 import type { Builder } from "./builder.ts";
+import type { Loudness } from "../processors/audio-transcode.ts";
+import type { Analysis, Scene } from "../processors/video-analyze.ts";
 import type { AssetRefs } from "./asset.ts";
-
-export type Scene = { timeSeconds: number; score: number };
-export type Loudness = { integratedLufs: number | null; truePeakDbtp: number | null; rangeLu: number | null };
-export type Analysis = { scenes: Scene[] | null; loudness: Loudness | null; analyzedAt: string };
 
 export function addVideoOutputFields(builder: Builder, refs: AssetRefs) {
   const SceneRef = builder.objectRef<Scene>("Scene").implement({

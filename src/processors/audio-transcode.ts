@@ -7,7 +7,7 @@
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../errors.ts";
-import type { JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { FfmpegError } from "../tools/ffmpeg/failures.ts";
@@ -154,128 +154,127 @@ export function shortClipGain(targetLufs: number, measuredLufs: number, truePeak
   return truePeakDbtp + db > TRUE_PEAK ? { db: TRUE_PEAK - truePeakDbtp, limited: true } : { db, limited: false };
 }
 
-export function audioTranscode(deps: MediaDeps): Processor<AudioInput, AudioResult> {
-  const caps = deps.ffmpeg.capabilities;
-  return {
-    type: "audio.transcode",
-    description: "A Video's audio as mp3/aac/ogg/opus, optionally denoised and loudness-normalised (EBU R128, two passes).",
-    input: audioInput(caps),
-    timeoutMs: 4 * 60 * 60_000,
-    async run(job, ctx) {
-      const input = job.input;
-      const format = input.format as Format;
-      const fmt = FORMATS[format];
-      const encoder = encoderFor(AUDIO_ENCODERS, fmt.codec, caps);
-      if (!encoder) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${format}.`);
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
-        await ctx.stage("probe");
-        const info = await probeSource(deps, src, local, ctx);
-        if (!info.audio) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source has no audio stream.");
-        const duration = info.durationSec;
-        const stages = new Stages(ctx, [
-          { name: "probe", weight: 1 },
-          ...(input.normalize ? [{ name: "measure", weight: 4 }] : []),
-          { name: "encode", weight: 5 },
-          { name: "store", weight: 1 },
-        ]);
+export const audioTranscode = defineJobType<MediaDeps, AudioInput, AudioResult>({
+  type: "audio.transcode",
+  description: "A Video's audio as mp3/aac/ogg/opus, optionally denoised and loudness-normalised (EBU R128, two passes).",
+  mutation: { name: "transcodeAudio", description: "The audio track as mp3/aac/ogg/opus, optionally loudness-normalised and denoised." },
+  input: (deps) => audioInput(deps.ffmpeg.capabilities),
+  timeoutMs: 4 * 60 * 60_000,
+  async run(job, ctx, deps) {
+    const caps = deps.ffmpeg.capabilities;
+    const input = job.input;
+    const format = input.format as Format;
+    const fmt = FORMATS[format];
+    const encoder = encoderFor(AUDIO_ENCODERS, fmt.codec, caps);
+    if (!encoder) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${format}.`);
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
+      await ctx.stage("probe");
+      const info = await probeSource(deps, src, local, ctx);
+      if (!info.audio) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source has no audio stream.");
+      const duration = info.durationSec;
+      const stages = new Stages(ctx, [
+        { name: "probe", weight: 1 },
+        ...(input.normalize ? [{ name: "measure", weight: 4 }] : []),
+        { name: "encode", weight: 5 },
+        { name: "store", weight: 1 },
+      ]);
 
-        const channels = input.channels ?? Math.min(2, Math.max(1, info.audio.channels));
-        const sampleRate = encodableRate(format, input.sampleRate ?? (info.audio.sampleRate || 48_000));
-        const bitrateKbps = fmt.codec === "opus" ? Math.min(input.bitrateKbps, 256 * channels) : input.bitrateKbps;
-        const label = `${format}-${bitrateKbps}k`;
-        const out = path.join(dir, `${label}.${fmt.ext}`);
-        const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
-        const denoise = input.noiseReduction === "off" ? null : DENOISE[input.noiseReduction];
-        // -ar always: loudnorm works at 192 kHz and would hand that rate to the encoder.
-        const encode = ["-ar", String(sampleRate), "-ac", String(channels), "-c:a", encoder,
-          ...(fmt.codec === "vorbis" ? ["-q:a", String(vorbisQuality(bitrateKbps, channels))] : ["-b:a", `${bitrateKbps}k`]),
-          ...(fmt.muxer === "ipod" ? ["-movflags", "+faststart"] : []), "-f", fmt.muxer];
-        const target = input.loudnessTarget;
-        const loudnorm = `loudnorm=I=${target}:TP=${TRUE_PEAK}:LRA=${RANGE}`;
+      const channels = input.channels ?? Math.min(2, Math.max(1, info.audio.channels));
+      const sampleRate = encodableRate(format, input.sampleRate ?? (info.audio.sampleRate || 48_000));
+      const bitrateKbps = fmt.codec === "opus" ? Math.min(input.bitrateKbps, 256 * channels) : input.bitrateKbps;
+      const label = `${format}-${bitrateKbps}k`;
+      const out = path.join(dir, `${label}.${fmt.ext}`);
+      const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
+      const denoise = input.noiseReduction === "off" ? null : DENOISE[input.noiseReduction];
+      // -ar always: loudnorm works at 192 kHz and would hand that rate to the encoder.
+      const encode = ["-ar", String(sampleRate), "-ac", String(channels), "-c:a", encoder,
+        ...(fmt.codec === "vorbis" ? ["-q:a", String(vorbisQuality(bitrateKbps, channels))] : ["-b:a", `${bitrateKbps}k`]),
+        ...(fmt.muxer === "ipod" ? ["-movflags", "+faststart"] : []), "-f", fmt.muxer];
+      const target = input.loudnessTarget;
+      const loudnorm = `loudnorm=I=${target}:TP=${TRUE_PEAK}:LRA=${RANGE}`;
 
-        let inputLoudness: Loudness | null = null;
-        let outputLoudness: Loudness | null = null;
-        let gain: string | null = null;
-        if (input.normalize) {
-          await stages.enter("measure");
-          const measure = async (loops: number) => {
-            const lines = await runCollecting(deps, ctx, stages, {
-              inputs: [{ ...inputs[0]!, streamLoop: loops }],
-              outputs: [{ path: "/dev/null", args: ["-map", "0:a:0", "-af", [denoise, `${loudnorm}:print_format=json`].filter(Boolean).join(","), "-f", "null"] }],
-            }, duration === null ? null : duration * (loops + 1));
-            const m = parseLoudnormJson(lines);
-            if (!m) throw new JobError("TRANSCODING_FAILED", "loudnorm printed no measurement; the audio could not be analysed.");
-            return m;
-          };
-          let m = await measure(0);
-          // EBU R128 integrates 400 ms blocks, so a clip shorter than one has no integrated
-          // loudness (loudnorm prints -inf) though it is not silent: its peak is measurable.
-          // (A long source with no loudness is below the -70 LUFS gate: looping cannot help.)
-          const short = finiteOrNull(m.input_i) === null && finiteOrNull(m.input_tp) !== null && loopsToFill(duration) > 0;
-          if (short) m = await measure(loopsToFill(duration));
-          inputLoudness = { integratedLufs: finiteOrNull(m.input_i), truePeakDbtp: finiteOrNull(m.input_tp), rangeLu: finiteOrNull(m.input_lra) };
-          const mi = finiteOrNull(m.input_i), mtp = finiteOrNull(m.input_tp), mlra = finiteOrNull(m.input_lra);
-          const mth = finiteOrNull(m.input_thresh), off = finiteOrNull(m.target_offset);
-          if (mi === null || mtp === null || mlra === null || mth === null || off === null) {
-            ctx.logLine("the source is silent (no measurable loudness); it is encoded without normalisation", "warn");
-          } else if (short) {
-            const g = shortClipGain(target, mi, mtp);
-            if (g.limited) ctx.logLine(`the clip's peak (${mtp} dBTP) allows a gain of ${g.db.toFixed(2)} dB only; it ends below ${target} LUFS`, "warn");
-            gain = `volume=${g.db.toFixed(2)}dB`;
-            // A linear gain moves every measure by the same number of dB: this is what
-            // loudnorm would report of its output (before the encoder), for a clip it cannot gate.
-            outputLoudness = { integratedLufs: round2(mi + g.db), truePeakDbtp: round2(mtp + g.db), rangeLu: mlra };
-          } else {
-            // loudnorm refuses measurements outside these ranges; a quieter source is nearly silence.
-            gain = `${loudnorm}:measured_I=${fixed(mi, -99, 0)}:measured_TP=${fixed(mtp, -99, 99)}:measured_LRA=${fixed(mlra, 0, 99)}` +
-              `:measured_thresh=${fixed(mth, -99, 0)}:offset=${fixed(off, -99, 99)}:linear=true:print_format=json`;
-          }
-        }
-
-        await stages.enter("encode");
-        let spec: FfmpegSpec;
-        if (gain) {
-          spec = { inputs, outputs: [{ path: out, args: ["-map", "0:a:0", "-af", [denoise, gain].filter(Boolean).join(","), ...encode] }] };
-        } else {
-          // Measure the input on a branch so the delivered audio is not resampled for ebur128 (48 kHz only).
-          spec = {
-            inputs,
-            filterComplex: `[0:a:0]asplit=2[m][a];[m]ebur128=peak=true:framelog=verbose,anullsink;[a]${denoise ?? "anull"}[out]`,
-            outputs: [{ path: out, args: ["-map", "[out]", ...encode] }],
-          };
-        }
-        const lines = await runCollecting(deps, ctx, stages, spec, duration);
-        if (gain && !outputLoudness) {
-          const o = parseLoudnormJson(lines);
-          if (o) outputLoudness = { integratedLufs: finiteOrNull(o.output_i), truePeakDbtp: finiteOrNull(o.output_tp), rangeLu: finiteOrNull(o.output_lra) };
-          if (o?.normalization_type && o.normalization_type !== "linear") {
-            ctx.logLine(`loudnorm could not apply one linear gain within the ${TRUE_PEAK} dBTP peak limit; it normalised dynamically`, "warn");
-          }
-        } else if (!inputLoudness) {
-          inputLoudness = parseEbur128Summary(lines);
-        }
-
-        await stages.enter("store");
-        const media = await deps.ffmpeg.probe(out, { format: fmt.demuxer, signal: ctx.signal });
-        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
-          role: "AUDIO", label, filename: `${label}.${fmt.ext}`, contentType: fmt.contentType, kind: "AUDIO", media, file: out,
-        }], ctx.signal);
-        stages.update(1);
-        return {
-          assetId: row!.id,
-          label,
-          format,
-          bitrateKbps,
-          sampleRate: media.audio?.sampleRate ?? sampleRate,
-          channels: media.audio?.channels ?? channels,
-          durationSec: media.durationSec,
-          sizeBytes: media.sizeBytes,
-          inputLoudness,
-          normalized: gain !== null,
-          outputLoudness,
+      let inputLoudness: Loudness | null = null;
+      let outputLoudness: Loudness | null = null;
+      let gain: string | null = null;
+      if (input.normalize) {
+        await stages.enter("measure");
+        const measure = async (loops: number) => {
+          const lines = await runCollecting(deps, ctx, stages, {
+            inputs: [{ ...inputs[0]!, streamLoop: loops }],
+            outputs: [{ path: "/dev/null", args: ["-map", "0:a:0", "-af", [denoise, `${loudnorm}:print_format=json`].filter(Boolean).join(","), "-f", "null"] }],
+          }, duration === null ? null : duration * (loops + 1));
+          const m = parseLoudnormJson(lines);
+          if (!m) throw new JobError("TRANSCODING_FAILED", "loudnorm printed no measurement; the audio could not be analysed.");
+          return m;
         };
-      }, ctx.signal));
-    },
-  };
-}
+        let m = await measure(0);
+        // EBU R128 integrates 400 ms blocks, so a clip shorter than one has no integrated
+        // loudness (loudnorm prints -inf) though it is not silent: its peak is measurable.
+        // (A long source with no loudness is below the -70 LUFS gate: looping cannot help.)
+        const short = finiteOrNull(m.input_i) === null && finiteOrNull(m.input_tp) !== null && loopsToFill(duration) > 0;
+        if (short) m = await measure(loopsToFill(duration));
+        inputLoudness = { integratedLufs: finiteOrNull(m.input_i), truePeakDbtp: finiteOrNull(m.input_tp), rangeLu: finiteOrNull(m.input_lra) };
+        const mi = finiteOrNull(m.input_i), mtp = finiteOrNull(m.input_tp), mlra = finiteOrNull(m.input_lra);
+        const mth = finiteOrNull(m.input_thresh), off = finiteOrNull(m.target_offset);
+        if (mi === null || mtp === null || mlra === null || mth === null || off === null) {
+          ctx.logLine("the source is silent (no measurable loudness); it is encoded without normalisation", "warn");
+        } else if (short) {
+          const g = shortClipGain(target, mi, mtp);
+          if (g.limited) ctx.logLine(`the clip's peak (${mtp} dBTP) allows a gain of ${g.db.toFixed(2)} dB only; it ends below ${target} LUFS`, "warn");
+          gain = `volume=${g.db.toFixed(2)}dB`;
+          // A linear gain moves every measure by the same number of dB: this is what
+          // loudnorm would report of its output (before the encoder), for a clip it cannot gate.
+          outputLoudness = { integratedLufs: round2(mi + g.db), truePeakDbtp: round2(mtp + g.db), rangeLu: mlra };
+        } else {
+          // loudnorm refuses measurements outside these ranges; a quieter source is nearly silence.
+          gain = `${loudnorm}:measured_I=${fixed(mi, -99, 0)}:measured_TP=${fixed(mtp, -99, 99)}:measured_LRA=${fixed(mlra, 0, 99)}` +
+            `:measured_thresh=${fixed(mth, -99, 0)}:offset=${fixed(off, -99, 99)}:linear=true:print_format=json`;
+        }
+      }
+
+      await stages.enter("encode");
+      let spec: FfmpegSpec;
+      if (gain) {
+        spec = { inputs, outputs: [{ path: out, args: ["-map", "0:a:0", "-af", [denoise, gain].filter(Boolean).join(","), ...encode] }] };
+      } else {
+        // Measure the input on a branch so the delivered audio is not resampled for ebur128 (48 kHz only).
+        spec = {
+          inputs,
+          filterComplex: `[0:a:0]asplit=2[m][a];[m]ebur128=peak=true:framelog=verbose,anullsink;[a]${denoise ?? "anull"}[out]`,
+          outputs: [{ path: out, args: ["-map", "[out]", ...encode] }],
+        };
+      }
+      const lines = await runCollecting(deps, ctx, stages, spec, duration);
+      if (gain && !outputLoudness) {
+        const o = parseLoudnormJson(lines);
+        if (o) outputLoudness = { integratedLufs: finiteOrNull(o.output_i), truePeakDbtp: finiteOrNull(o.output_tp), rangeLu: finiteOrNull(o.output_lra) };
+        if (o?.normalization_type && o.normalization_type !== "linear") {
+          ctx.logLine(`loudnorm could not apply one linear gain within the ${TRUE_PEAK} dBTP peak limit; it normalised dynamically`, "warn");
+        }
+      } else if (!inputLoudness) {
+        inputLoudness = parseEbur128Summary(lines);
+      }
+
+      await stages.enter("store");
+      const media = await deps.ffmpeg.probe(out, { format: fmt.demuxer, signal: ctx.signal });
+      const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
+        role: "AUDIO", label, filename: `${label}.${fmt.ext}`, contentType: fmt.contentType, kind: "AUDIO", media, file: out,
+      }], ctx.signal);
+      stages.update(1);
+      return {
+        assetId: row!.id,
+        label,
+        format,
+        bitrateKbps,
+        sampleRate: media.audio?.sampleRate ?? sampleRate,
+        channels: media.audio?.channels ?? channels,
+        durationSec: media.durationSec,
+        sizeBytes: media.sizeBytes,
+        inputLoudness,
+        normalized: gain !== null,
+        outputLoudness,
+      };
+    }, ctx.signal));
+  },
+});

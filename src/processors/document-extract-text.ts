@@ -2,7 +2,7 @@
 // OCR confidence and word boxes, stored on the Document (Document.pages) for reading and,
 // later, search highlighting. OCR runs only on pages without a text layer unless asked.
 import { z } from "zod";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import { loadDocument } from "./documents/source.ts";
 import { ocrLanguage, ocrMode } from "./documents/inputs.ts";
 import { savePages } from "./documents/pages.ts";
@@ -19,26 +19,24 @@ export type ExtractTextResult = ReadSummary & {
   pages: Array<{ page: number; source: PageSource; confidence: number | null; wordCount: number }>;
 };
 
-export function documentExtractText(deps: DocumentDeps): Processor<ExtractTextInput, ExtractTextResult> {
-  return {
-    type: "document.extractText",
-    description: "Text of every page (text layer, OCR where there is none), with OCR confidence and word boxes, stored on the Document.",
-    input: extractTextInput,
-    timeoutMs: 60 * 60_000,
-    async run(job: Job<ExtractTextInput>, ctx: JobContext): Promise<ExtractTextResult> {
-      const { documentId, ocr, language } = job.input;
-      const source = await loadDocument(deps, job, documentId);
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
-        const read = await readDocument(deps, ctx, { source, local, dir, ocr, language });
-        await ctx.stage("store");
-        ctx.progress(READ_SHARE);
-        await savePages(deps, job, ctx.attempt, documentId, read);
-        return {
-          ...summaryOf(read),
-          // Per-page summary only; the text and boxes are on Document.pages.
-          pages: read.pages.slice(0, 1000).map((p) => ({ page: p.page, source: p.source, confidence: p.confidence, wordCount: p.wordCount })),
-        };
-      }, ctx.signal));
-    },
-  };
-}
+export const documentExtractText = defineJobType<DocumentDeps, ExtractTextInput, ExtractTextResult>({
+  type: "document.extractText",
+  description: "Text of every page (text layer, OCR where there is none), with OCR confidence and word boxes, stored on the Document.",
+  input: extractTextInput,
+  timeoutMs: 60 * 60_000,
+  async run(job: Job<ExtractTextInput>, ctx: JobContext, deps): Promise<ExtractTextResult> {
+    const { documentId, ocr, language } = job.input;
+    const source = await loadDocument(deps, job, documentId);
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
+      const read = await readDocument(deps, ctx, { source, local, dir, ocr, language });
+      await ctx.stage("store");
+      ctx.progress(READ_SHARE);
+      await savePages(deps, job, ctx.attempt, documentId, read);
+      return {
+        ...summaryOf(read),
+        // Per-page summary only; the text and boxes are on Document.pages.
+        pages: read.pages.slice(0, 1000).map((p) => ({ page: p.page, source: p.source, confidence: p.confidence, wordCount: p.wordCount })),
+      };
+    }, ctx.signal));
+  },
+});

@@ -5,7 +5,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { JobError } from "../errors.ts";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { openPdfInfo, renderPage } from "../tools/pdf/pdf.ts";
@@ -30,52 +30,50 @@ type PreviewInput = z.infer<typeof previewInput>;
 export type PreviewResult = { pageCount: number; previews: Array<{ page: number; assetId: string; width: number; height: number }> };
 
 
-export function documentPreview(deps: MediaDeps): Processor<PreviewInput, PreviewResult> {
-  return {
-    type: "document.preview",
-    description: "Chosen pages of a PDF (or an image document) rendered to png/jpg/webp at a width or height.",
-    input: previewInput,
-    timeoutMs: 30 * 60_000,
-    async run(job: Job<PreviewInput>, ctx: JobContext): Promise<PreviewResult> {
-      const input = job.input;
-      const source = await loadDocument(deps, job, input.documentId);
-      const pages = [...new Set(input.pages)];
-      const stages = new Stages(ctx, [{ name: "inspect", weight: 1 }, { name: "render", weight: 2 * pages.length }, { name: "store", weight: 1 }]);
-      const size = input.width === undefined && input.height === undefined ? { width: 1024 } : { width: input.width, height: input.height };
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
-        await stages.enter("inspect");
-        let pageCount = 1;
+export const documentPreview = defineJobType<MediaDeps, PreviewInput, PreviewResult>({
+  type: "document.preview",
+  description: "Chosen pages of a PDF (or an image document) rendered to png/jpg/webp at a width or height.",
+  input: previewInput,
+  timeoutMs: 30 * 60_000,
+  async run(job: Job<PreviewInput>, ctx: JobContext, deps): Promise<PreviewResult> {
+    const input = job.input;
+    const source = await loadDocument(deps, job, input.documentId);
+    const pages = [...new Set(input.pages)];
+    const stages = new Stages(ctx, [{ name: "inspect", weight: 1 }, { name: "render", weight: 2 * pages.length }, { name: "store", weight: 1 }]);
+    const size = input.width === undefined && input.height === undefined ? { width: 1024 } : { width: input.width, height: input.height };
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
+      await stages.enter("inspect");
+      let pageCount = 1;
+      if (source.kind === "PDF") {
+        pageCount = (await openPdfInfo(local, { signal: ctx.signal })).pageCount;
+      }
+      const beyond = pages.find((p) => p > pageCount);
+      if (beyond !== undefined) throw new JobError("INVALID_INPUT", `Page ${beyond} does not exist: the document has ${pageCount} page${pageCount === 1 ? "" : "s"}.`);
+
+      await stages.enter("render");
+      const outputs: Output[] = [];
+      const made: Array<{ page: number; width: number; height: number }> = [];
+      for (const [i, page] of pages.entries()) {
+        const out = path.join(dir, `page-${String(page).padStart(5, "0")}.${input.format}`);
+        let dims: { width: number; height: number };
         if (source.kind === "PDF") {
-          pageCount = (await openPdfInfo(local, { signal: ctx.signal })).pageCount;
+          dims = await renderPage(local, page, { ...size, format: input.format, quality: input.quality, out, signal: ctx.signal });
+        } else {
+          dims = await scaleImage(deps, ctx, stages, source, local, out, size, input);
         }
-        const beyond = pages.find((p) => p > pageCount);
-        if (beyond !== undefined) throw new JobError("INVALID_INPUT", `Page ${beyond} does not exist: the document has ${pageCount} page${pageCount === 1 ? "" : "s"}.`);
+        ctx.logLine(`page ${page}: ${dims.width}×${dims.height}`);
+        made.push({ page, ...dims });
+        const media = await deps.ffmpeg.probe(out, { format: demuxerFor(PREVIEW_CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
+        outputs.push({ file: out, role: "PREVIEW", label: `page-${page}`, filename: path.basename(out), contentType: PREVIEW_CONTENT_TYPES[input.format], kind: "IMAGE", media });
+        stages.update((i + 1) / pages.length);
+      }
 
-        await stages.enter("render");
-        const outputs: Output[] = [];
-        const made: Array<{ page: number; width: number; height: number }> = [];
-        for (const [i, page] of pages.entries()) {
-          const out = path.join(dir, `page-${String(page).padStart(5, "0")}.${input.format}`);
-          let dims: { width: number; height: number };
-          if (source.kind === "PDF") {
-            dims = await renderPage(local, page, { ...size, format: input.format, quality: input.quality, out, signal: ctx.signal });
-          } else {
-            dims = await scaleImage(deps, ctx, stages, source, local, out, size, input);
-          }
-          ctx.logLine(`page ${page}: ${dims.width}×${dims.height}`);
-          made.push({ page, ...dims });
-          const media = await deps.ffmpeg.probe(out, { format: demuxerFor(PREVIEW_CONTENT_TYPES[input.format]) ?? undefined, signal: ctx.signal });
-          outputs.push({ file: out, role: "PREVIEW", label: `page-${page}`, filename: path.basename(out), contentType: PREVIEW_CONTENT_TYPES[input.format], kind: "IMAGE", media });
-          stages.update((i + 1) / pages.length);
-        }
-
-        await stages.enter("store");
-        const rows = await storeOutputs(deps, job, ctx.attempt, { documentId: input.documentId }, outputs, ctx.signal);
-        return { pageCount, previews: made.map((m, i) => ({ ...m, assetId: rows[i]!.id })) };
-      }, ctx.signal));
-    },
-  };
-}
+      await stages.enter("store");
+      const rows = await storeOutputs(deps, job, ctx.attempt, { documentId: input.documentId }, outputs, ctx.signal);
+      return { pageCount, previews: made.map((m, i) => ({ ...m, assetId: rows[i]!.id })) };
+    }, ctx.signal));
+  },
+});
 
 /** An image document's preview: ffmpeg scales it (aspect kept) and writes the format asked. */
 export async function scaleImage(

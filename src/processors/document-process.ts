@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import type { AssetRow } from "../services/assets.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { extractImages, renderPages } from "../tools/pdf/pdf.ts";
@@ -48,81 +48,79 @@ const TEXT_OUTPUTS = {
   html: { role: "HTML", ext: "html", contentType: "text/html; charset=utf-8" },
 } as const;
 
-export function documentProcess(deps: DocumentDeps): Processor<ProcessInput, ProcessResult> {
-  return {
-    type: "document.process",
-    description: "A PDF or image to text, Markdown, HTML and page previews (OCR where there is no text layer), optionally with its embedded images.",
-    input: processInput,
-    timeoutMs: 60 * 60_000,
-    async run(job: Job<ProcessInput>, ctx: JobContext): Promise<ProcessResult> {
-      const input = job.input;
-      const wants = new Set<OutputKind>(input.outputs);
-      const source = await loadDocument(deps, job, input.documentId);
-      const images = input.extractImages && source.kind === "PDF";
-      // Reading is READ_SHARE of the progress; the stages below share the rest.
-      const stages = new Stages(ctx, [
-        { name: "read", weight: 100 * READ_SHARE },
-        { name: "assemble", weight: 2 },
-        { name: "preview", weight: wants.has("preview") ? 5 : 0 },
-        { name: "images", weight: images ? 2 : 0 },
-        { name: "store", weight: 1 },
-      ]);
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
-        const read = await readDocument(deps, ctx, { source, local, dir, ocr: input.ocr, language: input.language });
-        const base = baseName(source);
-        const outputs: Output[] = [];
+export const documentProcess = defineJobType<DocumentDeps, ProcessInput, ProcessResult>({
+  type: "document.process",
+  description: "A PDF or image to text, Markdown, HTML and page previews (OCR where there is no text layer), optionally with its embedded images.",
+  input: processInput,
+  timeoutMs: 60 * 60_000,
+  async run(job: Job<ProcessInput>, ctx: JobContext, deps): Promise<ProcessResult> {
+    const input = job.input;
+    const wants = new Set<OutputKind>(input.outputs);
+    const source = await loadDocument(deps, job, input.documentId);
+    const images = input.extractImages && source.kind === "PDF";
+    // Reading is READ_SHARE of the progress; the stages below share the rest.
+    const stages = new Stages(ctx, [
+      { name: "read", weight: 100 * READ_SHARE },
+      { name: "assemble", weight: 2 },
+      { name: "preview", weight: wants.has("preview") ? 5 : 0 },
+      { name: "images", weight: images ? 2 : 0 },
+      { name: "store", weight: 1 },
+    ]);
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
+      const read = await readDocument(deps, ctx, { source, local, dir, ocr: input.ocr, language: input.language });
+      const base = baseName(source);
+      const outputs: Output[] = [];
 
-        await stages.enter("assemble");
-        const layout = analyzeLayout(read.pages);
-        const title = read.properties?.title || source.filename || "Document";
-        const rendered: Record<keyof typeof TEXT_OUTPUTS, () => string> = {
-          text: () => toText(layout, { preserveFormatting: input.preserveFormatting }),
-          markdown: () => toMarkdown(layout, { preserveFormatting: input.preserveFormatting }),
-          html: () => toHtml(layout, { title, preserveFormatting: input.preserveFormatting, lang: htmlLang(read) }),
-        };
-        for (const kind of ["text", "markdown", "html"] as const) {
-          if (!wants.has(kind)) continue;
-          const spec = TEXT_OUTPUTS[kind];
-          const file = path.join(dir, `${base}.${spec.ext}`);
-          await writeFile(file, rendered[kind]());
-          outputs.push({ file, role: spec.role, filename: path.basename(file), contentType: spec.contentType, kind: "TEXT" });
-        }
+      await stages.enter("assemble");
+      const layout = analyzeLayout(read.pages);
+      const title = read.properties?.title || source.filename || "Document";
+      const rendered: Record<keyof typeof TEXT_OUTPUTS, () => string> = {
+        text: () => toText(layout, { preserveFormatting: input.preserveFormatting }),
+        markdown: () => toMarkdown(layout, { preserveFormatting: input.preserveFormatting }),
+        html: () => toHtml(layout, { title, preserveFormatting: input.preserveFormatting, lang: htmlLang(read) }),
+      };
+      for (const kind of ["text", "markdown", "html"] as const) {
+        if (!wants.has(kind)) continue;
+        const spec = TEXT_OUTPUTS[kind];
+        const file = path.join(dir, `${base}.${spec.ext}`);
+        await writeFile(file, rendered[kind]());
+        outputs.push({ file, role: spec.role, filename: path.basename(file), contentType: spec.contentType, kind: "TEXT" });
+      }
 
-        if (wants.has("preview")) {
-          await stages.enter("preview");
-          outputs.push(...await previews(deps, ctx, stages, source, local, dir, read, input));
-        }
+      if (wants.has("preview")) {
+        await stages.enter("preview");
+        outputs.push(...await previews(deps, ctx, stages, source, local, dir, read, input));
+      }
 
-        let imagesTruncated = false;
-        if (images) {
-          await stages.enter("images");
-          const found = await extractImages(local, {
-            outDir: path.join(dir, "images"), maxImages: MAX_EXTRACTED_IMAGES, signal: ctx.signal,
-            limits: { maxPages: deps.assets.limits.documentPages },
-            onPage: (page) => stages.update(page / read.pageCount, { pagesDone: page, pageCount: read.pageCount }),
+      let imagesTruncated = false;
+      if (images) {
+        await stages.enter("images");
+        const found = await extractImages(local, {
+          outDir: path.join(dir, "images"), maxImages: MAX_EXTRACTED_IMAGES, signal: ctx.signal,
+          limits: { maxPages: deps.assets.limits.documentPages },
+          onPage: (page) => stages.update(page / read.pageCount, { pagesDone: page, pageCount: read.pageCount }),
+        });
+        imagesTruncated = found.truncated;
+        if (found.truncated) ctx.logLine(`more than ${MAX_EXTRACTED_IMAGES} embedded images: the first ${MAX_EXTRACTED_IMAGES} are kept`, "warn");
+        for (const img of found.images) {
+          outputs.push({
+            file: img.file, role: "IMAGE", label: `page-${img.page}-image-${img.index}`, filename: path.basename(img.file),
+            contentType: "image/png", kind: "IMAGE", media: await deps.ffmpeg.probe(img.file, { format: demuxerFor("image/png") ?? undefined, signal: ctx.signal }),
           });
-          imagesTruncated = found.truncated;
-          if (found.truncated) ctx.logLine(`more than ${MAX_EXTRACTED_IMAGES} embedded images: the first ${MAX_EXTRACTED_IMAGES} are kept`, "warn");
-          for (const img of found.images) {
-            outputs.push({
-              file: img.file, role: "IMAGE", label: `page-${img.page}-image-${img.index}`, filename: path.basename(img.file),
-              contentType: "image/png", kind: "IMAGE", media: await deps.ffmpeg.probe(img.file, { format: demuxerFor("image/png") ?? undefined, signal: ctx.signal }),
-            });
-          }
         }
+      }
 
-        await stages.enter("store");
-        await savePages(deps, job, ctx.attempt, input.documentId, read);
-        const rows = await storeOutputs(deps, job, ctx.attempt, { documentId: input.documentId }, outputs, ctx.signal);
-        return {
-          ...summaryOf(read),
-          outputs: rows.map((r) => ({ role: r.role!, assetId: r.id, label: r.label })),
-          imagesTruncated,
-        };
-      }, ctx.signal));
-    },
-  };
-}
+      await stages.enter("store");
+      await savePages(deps, job, ctx.attempt, input.documentId, read);
+      const rows = await storeOutputs(deps, job, ctx.attempt, { documentId: input.documentId }, outputs, ctx.signal);
+      return {
+        ...summaryOf(read),
+        outputs: rows.map((r) => ({ role: r.role!, assetId: r.id, label: r.label })),
+        imagesTruncated,
+      };
+    }, ctx.signal));
+  },
+});
 
 /** Previews of the first `previewPages` pages: pdf.js in one child for a PDF, ffmpeg for an image. */
 async function previews(

@@ -14,7 +14,7 @@ import path from "node:path";
 import { z } from "zod";
 import { JobError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import { assetKey, deleteFiles, insertAsset, type AssetRow } from "../services/assets.ts";
 import type { Storage } from "../tools/storage/storage.ts";
 import { extractPages, mergePdfs, openPdfInfo, rotatePages, setMetadata, stampImage, stampText } from "../tools/pdf/pdf.ts";
@@ -159,103 +159,101 @@ function splitParts(op: Extract<DocumentOperation, { op: "split" }>, count: numb
 
 type Part = { file: string; title: string; pageCount: number };
 
-export function documentTransform(deps: MediaDeps): Processor<TransformInput, TransformResult> {
-  return {
-    type: "document.transform",
-    description: "A new PDF Document (or several, after a final split) from a PDF Document and a list of operations: merge, extractPages, rotate, stampText, stampImage, setMetadata, split.",
-    input: transformInput,
-    timeoutMs: 30 * 60_000,
-    async run(job: Job<TransformInput>, ctx: JobContext): Promise<TransformResult> {
-      const input = job.input;
-      const names = stageNames(input.operations);
-      const stages = new Stages(ctx, [{ name: "load", weight: 1 }, ...names.map((name) => ({ name, weight: 1 })), { name: "store", weight: 1 }]);
+export const documentTransform = defineJobType<MediaDeps, TransformInput, TransformResult>({
+  type: "document.transform",
+  description: "A new PDF Document (or several, after a final split) from a PDF Document and a list of operations: merge, extractPages, rotate, stampText, stampImage, setMetadata, split.",
+  input: transformInput,
+  timeoutMs: 30 * 60_000,
+  async run(job: Job<TransformInput>, ctx: JobContext, deps): Promise<TransformResult> {
+    const input = job.input;
+    const names = stageNames(input.operations);
+    const stages = new Stages(ctx, [{ name: "load", weight: 1 }, ...names.map((name) => ({ name, weight: 1 })), { name: "store", weight: 1 }]);
 
-      // Everything the operations read is checked before any PDF is opened.
-      await stages.enter("load");
-      const source = await loadDocument(deps, job, input.documentId);
-      requirePdf(source, `Document ${input.documentId}`);
-      const { rows: [doc] } = await deps.pool.query<{ title: string }>(`select title from documents where id = $1 and organization_id = $2`, [input.documentId, job.organizationId]);
-      if (!doc) throw new JobError("NOT_FOUND", `No Document ${input.documentId} in your organization.`);
-      const docs = new Map<string, AssetRow>();
-      const images = new Map<string, AssetRow>();
-      for (const op of input.operations) {
-        if (op.op === "merge") {
-          for (const id of op.documentIds) {
-            if (docs.has(id)) continue;
-            const row = await loadDocument(deps, job, id);
-            requirePdf(row, `Document ${id}`);
-            docs.set(id, row);
-          }
-        } else if (op.op === "stampImage" && !images.has(op.assetId)) {
-          images.set(op.assetId, await loadImageAsset(deps, job, op.assetId, "stampImage"));
+    // Everything the operations read is checked before any PDF is opened.
+    await stages.enter("load");
+    const source = await loadDocument(deps, job, input.documentId);
+    requirePdf(source, `Document ${input.documentId}`);
+    const { rows: [doc] } = await deps.pool.query<{ title: string }>(`select title from documents where id = $1 and organization_id = $2`, [input.documentId, job.organizationId]);
+    if (!doc) throw new JobError("NOT_FOUND", `No Document ${input.documentId} in your organization.`);
+    const docs = new Map<string, AssetRow>();
+    const images = new Map<string, AssetRow>();
+    for (const op of input.operations) {
+      if (op.op === "merge") {
+        for (const id of op.documentIds) {
+          if (docs.has(id)) continue;
+          const row = await loadDocument(deps, job, id);
+          requirePdf(row, `Document ${id}`);
+          docs.set(id, row);
         }
+      } else if (op.op === "stampImage" && !images.has(op.assetId)) {
+        images.set(op.assetId, await loadImageAsset(deps, job, op.assetId, "stampImage"));
       }
-      const keys = [...new Set([source.key, ...[...docs.values()].map((d) => d.key), ...[...images.values()].map((i) => i.key)])];
-      const title = input.title ?? `${doc.title.slice(0, 480)} (transformed)`;
-      const maxBytes = deps.assets.limits.documentBytes;
-      const pdf: PdfRunOptions = { signal: ctx.signal, limits: { maxPages: deps.assets.limits.documentPages } };
+    }
+    const keys = [...new Set([source.key, ...[...docs.values()].map((d) => d.key), ...[...images.values()].map((i) => i.key)])];
+    const title = input.title ?? `${doc.title.slice(0, 480)} (transformed)`;
+    const maxBytes = deps.assets.limits.documentBytes;
+    const pdf: PdfRunOptions = { signal: ctx.signal, limits: { maxPages: deps.assets.limits.documentPages } };
 
-      return withWorkDir(job, ctx.attempt, (dir) => withLocalFiles(deps.assets.storage, keys, async (local) => {
-        let current = local.get(source.key)!;
-        let pageCount: number | null = null;
-        let parts: Part[] | null = null;
-        const written = (r: PdfWriteResult, out: string, what: string) => {
-          if (r.bytes > maxBytes) throw new JobError("DOCUMENT_TOO_LARGE", `After ${what} the PDF is ${r.bytes} bytes; the largest Document is ${maxBytes} bytes.`);
-          ctx.logLine(`${what}: ${r.pageCount} page${r.pageCount === 1 ? "" : "s"}, ${r.bytes} bytes`);
-          return { file: out, pageCount: r.pageCount };
-        };
+    return withWorkDir(job, ctx.attempt, (dir) => withLocalFiles(deps.assets.storage, keys, async (local) => {
+      let current = local.get(source.key)!;
+      let pageCount: number | null = null;
+      let parts: Part[] | null = null;
+      const written = (r: PdfWriteResult, out: string, what: string) => {
+        if (r.bytes > maxBytes) throw new JobError("DOCUMENT_TOO_LARGE", `After ${what} the PDF is ${r.bytes} bytes; the largest Document is ${maxBytes} bytes.`);
+        ctx.logLine(`${what}: ${r.pageCount} page${r.pageCount === 1 ? "" : "s"}, ${r.bytes} bytes`);
+        return { file: out, pageCount: r.pageCount };
+      };
 
-        /** One pdf-lib operation (all but split) from `from` to `out`, in the PDF child. */
-        const applyOperation = (op: Exclude<DocumentOperation, { op: "split" }>, from: string, out: string): Promise<PdfWriteResult> => {
-          switch (op.op) {
-            case "merge": return mergePdfs([from, ...op.documentIds.map((id) => local.get(docs.get(id)!.key)!)], out, pdf);
-            case "extractPages": return extractPages(from, op.pages, out, pdf);
-            case "rotate": return rotatePages(from, op.pages ?? null, op.degrees, out, pdf);
-            case "stampText": {
-              const { op: _op, ...stamp } = op;
-              return stampText(from, stamp, out, pdf);
-            }
-            case "stampImage": {
-              const { op: _op, assetId, ...stamp } = op;
-              return stampImage(from, local.get(images.get(assetId)!.key)!, stamp, out, pdf);
-            }
-            case "setMetadata": {
-              const { op: _op, ...metadata } = op;
-              return setMetadata(from, metadata, out, pdf);
-            }
+      /** One pdf-lib operation (all but split) from `from` to `out`, in the PDF child. */
+      const applyOperation = (op: Exclude<DocumentOperation, { op: "split" }>, from: string, out: string): Promise<PdfWriteResult> => {
+        switch (op.op) {
+          case "merge": return mergePdfs([from, ...op.documentIds.map((id) => local.get(docs.get(id)!.key)!)], out, pdf);
+          case "extractPages": return extractPages(from, op.pages, out, pdf);
+          case "rotate": return rotatePages(from, op.pages ?? null, op.degrees, out, pdf);
+          case "stampText": {
+            const { op: _op, ...stamp } = op;
+            return stampText(from, stamp, out, pdf);
           }
-        };
-
-        for (const [i, op] of input.operations.entries()) {
-          await stages.enter(names[i]!);
-          const out = path.join(dir, `step-${String(i + 1).padStart(2, "0")}.pdf`);
-          if (op.op === "split") {
-            const count = pageCount ?? (await openPdfInfo(current, pdf)).pageCount;
-            const ranges = splitParts(op, count);
-            parts = [];
-            for (const [k, pagesOf] of ranges.entries()) {
-              const partOut = path.join(dir, `part-${String(k + 1).padStart(3, "0")}.pdf`);
-              const r = written(await extractPages(current, pagesOf, partOut, pdf), partOut, `${names[i]} part ${k + 1}`);
-              parts.push({ ...r, title: `${title} (part ${k + 1})` });
-              stages.update((k + 1) / ranges.length);
-            }
-            continue;
+          case "stampImage": {
+            const { op: _op, assetId, ...stamp } = op;
+            return stampImage(from, local.get(images.get(assetId)!.key)!, stamp, out, pdf);
           }
-          const next = written(await applyOperation(op, current, out), out, names[i]!);
-          // The previous step's file is not needed any more (the source is never touched).
-          if (current.startsWith(dir + path.sep)) await rm(current, { force: true });
-          current = next.file;
-          pageCount = next.pageCount;
+          case "setMetadata": {
+            const { op: _op, ...metadata } = op;
+            return setMetadata(from, metadata, out, pdf);
+          }
         }
+      };
 
-        await stages.enter("store");
-        const made = parts ?? [{ file: current, title, pageCount: pageCount! }];
-        const ids = await storeDocuments(deps, job, ctx.attempt, made, { derivedFromId: input.documentId, tags: [...new Set(input.tags ?? [])] }, ctx.signal);
-        return { documentIds: ids, pageCounts: made.map((p) => p.pageCount) };
-      }, ctx.signal));
-    },
-  };
-}
+      for (const [i, op] of input.operations.entries()) {
+        await stages.enter(names[i]!);
+        const out = path.join(dir, `step-${String(i + 1).padStart(2, "0")}.pdf`);
+        if (op.op === "split") {
+          const count = pageCount ?? (await openPdfInfo(current, pdf)).pageCount;
+          const ranges = splitParts(op, count);
+          parts = [];
+          for (const [k, pagesOf] of ranges.entries()) {
+            const partOut = path.join(dir, `part-${String(k + 1).padStart(3, "0")}.pdf`);
+            const r = written(await extractPages(current, pagesOf, partOut, pdf), partOut, `${names[i]} part ${k + 1}`);
+            parts.push({ ...r, title: `${title} (part ${k + 1})` });
+            stages.update((k + 1) / ranges.length);
+          }
+          continue;
+        }
+        const next = written(await applyOperation(op, current, out), out, names[i]!);
+        // The previous step's file is not needed any more (the source is never touched).
+        if (current.startsWith(dir + path.sep)) await rm(current, { force: true });
+        current = next.file;
+        pageCount = next.pageCount;
+      }
+
+      await stages.enter("store");
+      const made = parts ?? [{ file: current, title, pageCount: pageCount! }];
+      const ids = await storeDocuments(deps, job, ctx.attempt, made, { derivedFromId: input.documentId, tags: [...new Set(input.tags ?? [])] }, ctx.signal);
+      return { documentIds: ids, pageCounts: made.map((p) => p.pageCount) };
+    }, ctx.signal));
+  },
+});
 
 /**
  * Uploads each part, then in one transaction fenced by the attempt deletes the Documents an

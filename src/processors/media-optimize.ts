@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../errors.ts";
-import type { Processor } from "../engine/types.ts";
+import { defineJobType } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { optimizeInput } from "./media/inputs.ts";
@@ -54,101 +54,100 @@ export function videoBitrateFor(targetBytes: number, durationSec: number, audioK
   return videoKbps;
 }
 
-export function mediaOptimize(deps: MediaDeps): Processor<OptimizeInput, OptimizeResult> {
-  const caps = deps.ffmpeg.capabilities;
-  return {
-    type: "media.optimize",
-    description: "A web-friendly h264/aac mp4 (faststart) of about targetSizeMB, in two passes.",
-    input: optimizeInput(),
-    timeoutMs: 6 * 60 * 60_000,
-    async run(job, ctx) {
-      const input = job.input;
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      const targetBytes = Math.round(input.targetSizeMB * 1e6);
-      const maxBytes = deps.assets.limits.videoBytes;
-      if (targetBytes >= maxBytes) {
-        throw new JobError("INVALID_INPUT", `The target (${targetBytes} bytes) is not below this server's output limit of ${maxBytes} bytes (SPOOL_MAX_VIDEO_BYTES).`);
+export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeResult>({
+  type: "media.optimize",
+  description: "A web-friendly h264/aac mp4 (faststart) of about targetSizeMB, in two passes.",
+  mutation: { name: "optimizeVideo", description: "A web-friendly mp4 (faststart) of about targetSizeMB, in two passes." },
+  input: optimizeInput(),
+  timeoutMs: 6 * 60 * 60_000,
+  async run(job, ctx, deps) {
+    const caps = deps.ffmpeg.capabilities;
+    const input = job.input;
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    const targetBytes = Math.round(input.targetSizeMB * 1e6);
+    const maxBytes = deps.assets.limits.videoBytes;
+    if (targetBytes >= maxBytes) {
+      throw new JobError("INVALID_INPUT", `The target (${targetBytes} bytes) is not below this server's output limit of ${maxBytes} bytes (SPOOL_MAX_VIDEO_BYTES).`);
+    }
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
+      await ctx.stage("probe");
+      const info = await probeSource(deps, src, local, ctx);
+      const video = requireVideoStream(info);
+      const duration = info.durationSec;
+      if (!duration || duration <= 0) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source's duration is unknown, so no bitrate can be derived from a size; transcode it first (video.transcode).");
+      const audioKbps = info.audio ? input.audioBitrateKbps : 0;
+      const videoKbps = videoBitrateFor(targetBytes, duration, audioKbps);
+
+      const shown = displaySize(video);
+      let filter: string | null = null;
+      if (input.maxHeight !== undefined && shown.height > input.maxHeight) filter = `scale=-2:${input.maxHeight}`;
+      else if (shown.width % 2 || shown.height % 2) filter = `scale=${shown.width - (shown.width % 2)}:${shown.height - (shown.height % 2)}`;
+
+      const mb = Number(input.targetSizeMB.toFixed(2));
+      const label = `optimized-${mb}MB`;
+      const out = path.join(dir, `${label}.mp4`);
+      const passlog = path.join(dir, "x264pass");
+      const stages = new Stages(ctx, [
+        { name: "probe", weight: 1 },
+        ...(input.keepQuality ? [{ name: "encode", weight: 10 }] : []),
+        { name: "pass1", weight: 8 },
+        { name: "pass2", weight: 12 },
+        { name: "store", weight: 1 },
+      ]);
+      const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
+      // Both passes must encode the same frames: x264's second pass reads one line of stats
+      // per first-pass frame. By default ffmpeg keeps a variable-frame-rate source's frames
+      // into the null muxer but duplicates them to a constant rate into mp4, and pass 2 then
+      // aborts ("Incomplete MB-tree stats file"). `-vsync vfr` in every encode keeps the
+      // source's frames and times (mp4 holds them; browsers play them); -fps_mode would say
+      // the same on 5.1, but the 2018 npm build only knows -vsync (5.1 calls it deprecated).
+      const picture = ["-map", "0:v:0", ...(filter ? ["-vf", filter] : []), "-pix_fmt", "yuv420p", "-vsync", "vfr"];
+      const sound = info.audio ? ["-map", "0:a:0", ...audioEncoderArgs("aac", caps, audioKbps, info.audio.channels)] : ["-an"];
+      const mp4 = ["-movflags", "+faststart", "-f", "mp4"];
+      const run = (spec: FfmpegSpec) => runStage(deps, ctx, stages, spec, { durationSec: duration, maxOutputBytes: maxBytes });
+
+      let mode: OptimizeResult["mode"] = "two-pass";
+      let done = false;
+      if (input.keepQuality) {
+        mode = "quality-capped";
+        await stages.enter("encode");
+        // A one-second VBV buffer, which x264 starts 90% full: that much can come on top of
+        // maxrate × duration, so the cap leaves room for it (13% of a 6 s clip, 1.5% of a minute).
+        const capKbps = Math.max(MIN_VIDEO_KBPS, Math.floor((videoKbps * duration) / (duration + 0.9)));
+        const capped = videoEncoderArgs("h264", caps, { crf: KEEP_QUALITY_CRF, maxKbps: capKbps });
+        await run({ inputs, outputs: [{ path: out, args: [...picture, ...capped, ...sound, ...mp4] }] });
+        const size = (await deps.ffmpeg.probe(out, { format: "mov", signal: ctx.signal })).sizeBytes;
+        done = size <= targetBytes;
+        if (!done) ctx.logLine(`the quality-capped encode made ${size} bytes, over the ${targetBytes}-byte target; encoding again in two passes`, "warn");
       }
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
-        await ctx.stage("probe");
-        const info = await probeSource(deps, src, local, ctx);
-        const video = requireVideoStream(info);
-        const duration = info.durationSec;
-        if (!duration || duration <= 0) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source's duration is unknown, so no bitrate can be derived from a size; transcode it first (video.transcode).");
-        const audioKbps = info.audio ? input.audioBitrateKbps : 0;
-        const videoKbps = videoBitrateFor(targetBytes, duration, audioKbps);
+      if (!done) {
+        mode = "two-pass";
+        const avg = videoEncoderArgs("h264", caps, { kbps: videoKbps, vbv: false });
+        await stages.enter("pass1");
+        await run({ inputs, outputs: [{ path: "/dev/null", args: [...picture, ...avg, "-pass", "1", "-passlogfile", passlog, "-an", "-f", "null"] }] });
+        await stages.enter("pass2");
+        await run({ inputs, outputs: [{ path: out, args: [...picture, ...avg, "-pass", "2", "-passlogfile", passlog, ...sound, ...mp4] }] });
+      }
 
-        const shown = displaySize(video);
-        let filter: string | null = null;
-        if (input.maxHeight !== undefined && shown.height > input.maxHeight) filter = `scale=-2:${input.maxHeight}`;
-        else if (shown.width % 2 || shown.height % 2) filter = `scale=${shown.width - (shown.width % 2)}:${shown.height - (shown.height % 2)}`;
-
-        const mb = Number(input.targetSizeMB.toFixed(2));
-        const label = `optimized-${mb}MB`;
-        const out = path.join(dir, `${label}.mp4`);
-        const passlog = path.join(dir, "x264pass");
-        const stages = new Stages(ctx, [
-          { name: "probe", weight: 1 },
-          ...(input.keepQuality ? [{ name: "encode", weight: 10 }] : []),
-          { name: "pass1", weight: 8 },
-          { name: "pass2", weight: 12 },
-          { name: "store", weight: 1 },
-        ]);
-        const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
-        // Both passes must encode the same frames: x264's second pass reads one line of stats
-        // per first-pass frame. By default ffmpeg keeps a variable-frame-rate source's frames
-        // into the null muxer but duplicates them to a constant rate into mp4, and pass 2 then
-        // aborts ("Incomplete MB-tree stats file"). `-vsync vfr` in every encode keeps the
-        // source's frames and times (mp4 holds them; browsers play them); -fps_mode would say
-        // the same on 5.1, but the 2018 npm build only knows -vsync (5.1 calls it deprecated).
-        const picture = ["-map", "0:v:0", ...(filter ? ["-vf", filter] : []), "-pix_fmt", "yuv420p", "-vsync", "vfr"];
-        const sound = info.audio ? ["-map", "0:a:0", ...audioEncoderArgs("aac", caps, audioKbps, info.audio.channels)] : ["-an"];
-        const mp4 = ["-movflags", "+faststart", "-f", "mp4"];
-        const run = (spec: FfmpegSpec) => runStage(deps, ctx, stages, spec, { durationSec: duration, maxOutputBytes: maxBytes });
-
-        let mode: OptimizeResult["mode"] = "two-pass";
-        let done = false;
-        if (input.keepQuality) {
-          mode = "quality-capped";
-          await stages.enter("encode");
-          // A one-second VBV buffer, which x264 starts 90% full: that much can come on top of
-          // maxrate × duration, so the cap leaves room for it (13% of a 6 s clip, 1.5% of a minute).
-          const capKbps = Math.max(MIN_VIDEO_KBPS, Math.floor((videoKbps * duration) / (duration + 0.9)));
-          const capped = videoEncoderArgs("h264", caps, { crf: KEEP_QUALITY_CRF, maxKbps: capKbps });
-          await run({ inputs, outputs: [{ path: out, args: [...picture, ...capped, ...sound, ...mp4] }] });
-          const size = (await deps.ffmpeg.probe(out, { format: "mov", signal: ctx.signal })).sizeBytes;
-          done = size <= targetBytes;
-          if (!done) ctx.logLine(`the quality-capped encode made ${size} bytes, over the ${targetBytes}-byte target; encoding again in two passes`, "warn");
-        }
-        if (!done) {
-          mode = "two-pass";
-          const avg = videoEncoderArgs("h264", caps, { kbps: videoKbps, vbv: false });
-          await stages.enter("pass1");
-          await run({ inputs, outputs: [{ path: "/dev/null", args: [...picture, ...avg, "-pass", "1", "-passlogfile", passlog, "-an", "-f", "null"] }] });
-          await stages.enter("pass2");
-          await run({ inputs, outputs: [{ path: out, args: [...picture, ...avg, "-pass", "2", "-passlogfile", passlog, ...sound, ...mp4] }] });
-        }
-
-        await stages.enter("store");
-        const media = await deps.ffmpeg.probe(out, { format: "mov", signal: ctx.signal });
-        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
-          role: "RENDITION", label, filename: `${label}.mp4`, contentType: "video/mp4", kind: "VIDEO", media, file: out,
-        }], ctx.signal);
-        stages.update(1);
-        return {
-          assetId: row!.id,
-          label,
-          mode,
-          targetBytes,
-          sizeBytes: media.sizeBytes,
-          sizeRatio: Math.round((media.sizeBytes / targetBytes) * 1000) / 1000,
-          videoBitrateKbps: videoKbps,
-          audioBitrateKbps: audioKbps,
-          width: media.video?.width ?? 0,
-          height: media.video?.height ?? 0,
-          durationSec: media.durationSec,
-        };
-      }, ctx.signal));
-    },
-  };
-}
+      await stages.enter("store");
+      const media = await deps.ffmpeg.probe(out, { format: "mov", signal: ctx.signal });
+      const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
+        role: "RENDITION", label, filename: `${label}.mp4`, contentType: "video/mp4", kind: "VIDEO", media, file: out,
+      }], ctx.signal);
+      stages.update(1);
+      return {
+        assetId: row!.id,
+        label,
+        mode,
+        targetBytes,
+        sizeBytes: media.sizeBytes,
+        sizeRatio: Math.round((media.sizeBytes / targetBytes) * 1000) / 1000,
+        videoBitrateKbps: videoKbps,
+        audioBitrateKbps: audioKbps,
+        width: media.video?.width ?? 0,
+        height: media.video?.height ?? 0,
+        durationSec: media.durationSec,
+      };
+    }, ctx.signal));
+  },
+});

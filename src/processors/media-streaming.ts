@@ -17,7 +17,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../errors.ts";
-import type { JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { FfmpegError } from "../tools/ffmpeg/failures.ts";
@@ -266,109 +266,108 @@ function plannedAudio(rung: Rung, audio: MediaInfo["audio"]): MediaInfo["audio"]
   return { codec: "aac", channels, sampleRate: Math.min(48_000, audio.sampleRate), bitRate: rung.audioKbps * 1000, channelLayout: channels === 2 ? "stereo" : "mono" };
 }
 
-export function mediaStreaming(deps: MediaDeps): Processor<StreamingInput, StreamingResult> {
-  return {
-    type: "media.streaming",
-    description: "An HLS and/or DASH adaptive ladder (h264 + aac) from one decode of the Video's source.",
-    input: streamingInput(),
-    timeoutMs: 6 * 3600_000,
-    async run(job, ctx) {
-      const input = job.input;
-      const formats = (["hls", "dash"] as const).filter((f) => input.formats.includes(f));
-      const caps = deps.ffmpeg.capabilities;
-      if (!caps.encoders.has("libx264") || !caps.encoders.has("aac")) {
-        throw new JobError("INVALID_INPUT", "This server's ffmpeg has no libx264 or AAC encoder, which streaming packages need.");
+export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, StreamingResult>({
+  type: "media.streaming",
+  description: "An HLS and/or DASH adaptive ladder (h264 + aac) from one decode of the Video's source.",
+  mutation: { name: "createStreamingPackage", description: "An HLS and/or DASH adaptive ladder from one decode." },
+  input: streamingInput(),
+  timeoutMs: 6 * 3600_000,
+  async run(job, ctx, deps) {
+    const input = job.input;
+    const formats = (["hls", "dash"] as const).filter((f) => input.formats.includes(f));
+    const caps = deps.ffmpeg.capabilities;
+    if (!caps.encoders.has("libx264") || !caps.encoders.has("aac")) {
+      throw new JobError("INVALID_INPUT", "This server's ffmpeg has no libx264 or AAC encoder, which streaming packages need.");
+    }
+    for (const f of formats) if (!caps.muxers.has(f)) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot write ${f.toUpperCase()}.`);
+    const S = input.segmentSeconds;
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    const stages = new Stages(ctx, PLAN);
+
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
+      await stages.enter("probe");
+      const info = await probeSource(deps, src, local, ctx);
+      const video = requireVideoStream(info);
+      const shown = displayed(video);
+      const capFps = video.fps !== null && video.fps > MAX_FPS;
+      const fps = capFps ? MAX_FPS : video.fps;
+      const { rungs, dropped } = planLadder(input, shown, fps, info.audio !== null);
+      for (const h of dropped) ctx.logLine(`rendition ${h}p dropped: the source is ${shown.width}×${shown.height}`, "warn");
+      for (const r of rungs) {
+        ctx.logLine(`rendition ${r.name}: ${r.width}×${r.height} h264 High ${levelName(r.level)} ${r.videoKbps} kb/s` +
+          (info.audio ? ` + aac ${r.audioKbps} kb/s` : " (no audio in the source)") + `, keyframes every ${S} s`);
       }
-      for (const f of formats) if (!caps.muxers.has(f)) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot write ${f.toUpperCase()}.`);
-      const S = input.segmentSeconds;
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      const stages = new Stages(ctx, PLAN);
 
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
-        await stages.enter("probe");
-        const info = await probeSource(deps, src, local, ctx);
-        const video = requireVideoStream(info);
-        const shown = displayed(video);
-        const capFps = video.fps !== null && video.fps > MAX_FPS;
-        const fps = capFps ? MAX_FPS : video.fps;
-        const { rungs, dropped } = planLadder(input, shown, fps, info.audio !== null);
-        for (const h of dropped) ctx.logLine(`rendition ${h}p dropped: the source is ${shown.width}×${shown.height}`, "warn");
+      await stages.enter("encode[ladder]");
+      const spec = buildSpec({ local, format: demuxerFor(src.source.content_type) ?? undefined, dir, rungs, formats, segmentSeconds: S, fps, capFps, audio: info.audio });
+      ctx.logLine(`encoding ${rungs.length} rendition(s) for ${formats.join(" + ")} from one decode (${spec.outputs.length} output(s), ${rungs.length * formats.length} video encoder(s))`);
+      // ffmpeg creates no folders, and 5.1's hls muxer even exits 0 after failing to open a segment.
+      for (const o of spec.outputs) await mkdir(path.dirname(o.path), { recursive: true });
+      await runStage(deps, ctx, stages, spec, { durationSec: info.durationSec, maxOutputBytes: deps.assets.limits.videoBytes });
+
+      await stages.enter("package");
+      const measured = new Map<string, Measured>();
+      const outputs: Output[] = [];
+      const top = rungs[rungs.length - 1]!;
+      if (formats.includes("hls")) {
+        const hlsDir = path.join(dir, "hls");
         for (const r of rungs) {
-          ctx.logLine(`rendition ${r.name}: ${r.width}×${r.height} h264 High ${levelName(r.level)} ${r.videoKbps} kb/s` +
-            (info.audio ? ` + aac ${r.audioKbps} kb/s` : " (no audio in the source)") + `, keyframes every ${S} s`);
+          const m = await measureVariant(path.join(hlsDir, r.name), S);
+          measured.set(r.name, m);
+          ctx.logLine(`rendition ${r.name}: ${m.segments} segments, ${m.durationSec.toFixed(2)} s, peak ${Math.round(m.peak / 1000)} kb/s, average ${Math.round(m.average / 1000)} kb/s`);
         }
+        await writeFile(path.join(hlsDir, "master.m3u8"), writeMasterPlaylist(rungs.map((r) => ({
+          uri: `${r.name}/index.m3u8`,
+          bandwidth: measured.get(r.name)!.peak,
+          averageBandwidth: measured.get(r.name)!.average,
+          resolution: { width: r.width, height: r.height },
+          codecs: r.codecs,
+          frameRate: fps && fps > 0 ? fps : null,
+        })), { independentSegments: true }));
+        const m = measured.get(top.name)!;
+        const segment = path.join(hlsDir, top.name, "seg_0000.ts");
+        const probed = await probeOutput(deps, ctx, segment, "mpegts");
+        outputs.push({
+          role: "HLS", label: "hls", filename: "master.m3u8", contentType: "application/vnd.apple.mpegurl", kind: "VIDEO",
+          dir: hlsDir, entry: "master.m3u8",
+          media: packageMedia("hls", probed, top, fps, info.audio, m.durationSec, await sizeOf(hlsDir), m.average),
+        });
+      }
+      if (formats.includes("dash")) {
+        const dashDir = path.join(dir, "dash");
+        const representations = await checkDash(dashDir);
+        ctx.logLine(`DASH manifest with ${representations} representation(s)`);
+        const probed = await probeOutput(deps, ctx, path.join(dashDir, `init-${rungs.length - 1}.m4s`), "mov");
+        const nominal = (top.videoKbps + (info.audio ? top.audioKbps : 0)) * 1000;
+        outputs.push({
+          role: "DASH", label: "dash", filename: "manifest.mpd", contentType: "application/dash+xml", kind: "VIDEO",
+          dir: dashDir, entry: "manifest.mpd",
+          media: packageMedia("dash", probed, top, fps, info.audio, info.durationSec, await sizeOf(dashDir), nominal),
+        });
+      }
 
-        await stages.enter("encode[ladder]");
-        const spec = buildSpec({ local, format: demuxerFor(src.source.content_type) ?? undefined, dir, rungs, formats, segmentSeconds: S, fps, capFps, audio: info.audio });
-        ctx.logLine(`encoding ${rungs.length} rendition(s) for ${formats.join(" + ")} from one decode (${spec.outputs.length} output(s), ${rungs.length * formats.length} video encoder(s))`);
-        // ffmpeg creates no folders, and 5.1's hls muxer even exits 0 after failing to open a segment.
-        for (const o of spec.outputs) await mkdir(path.dirname(o.path), { recursive: true });
-        await runStage(deps, ctx, stages, spec, { durationSec: info.durationSec, maxOutputBytes: deps.assets.limits.videoBytes });
-
-        await stages.enter("package");
-        const measured = new Map<string, Measured>();
-        const outputs: Output[] = [];
-        const top = rungs[rungs.length - 1]!;
-        if (formats.includes("hls")) {
-          const hlsDir = path.join(dir, "hls");
-          for (const r of rungs) {
-            const m = await measureVariant(path.join(hlsDir, r.name), S);
-            measured.set(r.name, m);
-            ctx.logLine(`rendition ${r.name}: ${m.segments} segments, ${m.durationSec.toFixed(2)} s, peak ${Math.round(m.peak / 1000)} kb/s, average ${Math.round(m.average / 1000)} kb/s`);
-          }
-          await writeFile(path.join(hlsDir, "master.m3u8"), writeMasterPlaylist(rungs.map((r) => ({
-            uri: `${r.name}/index.m3u8`,
-            bandwidth: measured.get(r.name)!.peak,
-            averageBandwidth: measured.get(r.name)!.average,
-            resolution: { width: r.width, height: r.height },
-            codecs: r.codecs,
-            frameRate: fps && fps > 0 ? fps : null,
-          })), { independentSegments: true }));
-          const m = measured.get(top.name)!;
-          const segment = path.join(hlsDir, top.name, "seg_0000.ts");
-          const probed = await probeOutput(deps, ctx, segment, "mpegts");
-          outputs.push({
-            role: "HLS", label: "hls", filename: "master.m3u8", contentType: "application/vnd.apple.mpegurl", kind: "VIDEO",
-            dir: hlsDir, entry: "master.m3u8",
-            media: packageMedia("hls", probed, top, fps, info.audio, m.durationSec, await sizeOf(hlsDir), m.average),
-          });
-        }
-        if (formats.includes("dash")) {
-          const dashDir = path.join(dir, "dash");
-          const representations = await checkDash(dashDir);
-          ctx.logLine(`DASH manifest with ${representations} representation(s)`);
-          const probed = await probeOutput(deps, ctx, path.join(dashDir, `init-${rungs.length - 1}.m4s`), "mov");
-          const nominal = (top.videoKbps + (info.audio ? top.audioKbps : 0)) * 1000;
-          outputs.push({
-            role: "DASH", label: "dash", filename: "manifest.mpd", contentType: "application/dash+xml", kind: "VIDEO",
-            dir: dashDir, entry: "manifest.mpd",
-            media: packageMedia("dash", probed, top, fps, info.audio, info.durationSec, await sizeOf(dashDir), nominal),
-          });
-        }
-
-        await stages.enter("store");
-        const rows = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, outputs, ctx.signal);
-        stages.update(1);
-        const byRole = new Map(rows.map((row) => [row.role, row.id]));
-        return {
-          ...(byRole.has("HLS") ? { hls: byRole.get("HLS")! } : {}),
-          ...(byRole.has("DASH") ? { dash: byRole.get("DASH")! } : {}),
-          renditions: rungs.map((r) => {
-            const m = measured.get(r.name);
-            const nominal = (r.videoKbps + (info.audio ? r.audioKbps : 0)) * 1000;
-            return {
-              name: r.name, height: r.height, width: r.width,
-              bandwidth: m?.peak ?? nominal, averageBandwidth: m?.average ?? nominal,
-              videoBitrateKbps: r.videoKbps, audioBitrateKbps: info.audio ? r.audioKbps : null, codecs: r.codecs,
-            };
-          }),
-          droppedHeights: dropped,
-          segmentSeconds: S,
-        };
-      }, ctx.signal));
-    },
-  };
-}
+      await stages.enter("store");
+      const rows = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, outputs, ctx.signal);
+      stages.update(1);
+      const byRole = new Map(rows.map((row) => [row.role, row.id]));
+      return {
+        ...(byRole.has("HLS") ? { hls: byRole.get("HLS")! } : {}),
+        ...(byRole.has("DASH") ? { dash: byRole.get("DASH")! } : {}),
+        renditions: rungs.map((r) => {
+          const m = measured.get(r.name);
+          const nominal = (r.videoKbps + (info.audio ? r.audioKbps : 0)) * 1000;
+          return {
+            name: r.name, height: r.height, width: r.width,
+            bandwidth: m?.peak ?? nominal, averageBandwidth: m?.average ?? nominal,
+            videoBitrateKbps: r.videoKbps, audioBitrateKbps: info.audio ? r.audioKbps : null, codecs: r.codecs,
+          };
+        }),
+        droppedHeights: dropped,
+        segmentSeconds: S,
+      };
+    }, ctx.signal));
+  },
+});
 
 /**
  * ffprobe of one output file, or null when ffprobe cannot read it. The npm ffprobe build

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { JobError } from "../errors.ts";
 import * as sql from "../engine/sql.ts";
-import type { Processor } from "../engine/types.ts";
+import { defineJobType } from "../engine/types.ts";
 import { sweepOrphanFiles, type AssetServices } from "../services/assets.ts";
 
 const input = z.object({
@@ -19,55 +19,57 @@ const input = z.object({
   orphanGraceSeconds: z.number().int().min(0).max(30 * 24 * 3600).default(3600),
 });
 
+/** Without asset services (engine-only processes) the orphan-file sweep is skipped. */
+export type CleanupDeps = { assets?: AssetServices };
+
 export type CleanupResult = { dryRun: boolean; cutoff: string; jobs: number; events: number; webhookMessages: number; orphanFiles: number | null };
 
 /** Finished webhook messages (no PENDING delivery) created before $2, of organization $1. */
 const OLD_WEBHOOK_MESSAGES = `from webhook_messages m where m.organization_id = $1 and m.created_at < $2
   and not exists (select 1 from webhook_deliveries d where d.message_id = m.id and d.status = 'PENDING')`;
 
-export function systemCleanup(assets?: AssetServices): Processor<z.infer<typeof input>, CleanupResult> {
-  return {
-    type: "system.cleanup",
-    description: "Delete finished jobs (and their children and events) and finished webhook messages older than maxAgeSeconds, then orphaned stored files; dryRun reports the counts only.",
-    input,
-    maxAttempts: 3,
-    timeoutMs: 60 * 60_000,
-    async run(job, ctx) {
-      const { rows } = await ctx.db.query(`select now() - make_interval(secs => $1::float8) as cutoff`, [job.input.maxAgeSeconds]);
-      const cutoff: Date = rows[0].cutoff;
-      const planned = (await ctx.db.query(sql.cleanupCount, [job.organizationId, cutoff, job.id])).rows[0];
-      if (job.input.dryRun) {
-        await ctx.stage("count");
-        const orphans = await sweepFiles(true);
-        const messages = (await ctx.db.query(`select count(*)::int as n ${OLD_WEBHOOK_MESSAGES}`, [job.organizationId, cutoff])).rows[0].n;
-        return { dryRun: true, cutoff: cutoff.toISOString(), jobs: planned.jobs, events: planned.events, webhookMessages: messages, orphanFiles: orphans };
-      }
-      await ctx.stage("delete");
-      let jobs = 0;
-      let events = 0;
-      for (;;) {
-        if (ctx.signal.aborted) throw new JobError("CANCELLED", `cleanup stopped after deleting ${jobs} jobs`);
-        const batch = (await ctx.db.query(sql.cleanupBatch, [job.organizationId, cutoff, job.id, job.input.batchSize])).rows[0];
-        if (batch.deleted === 0) break;
-        jobs += batch.deleted + batch.children;
-        events += batch.events;
-        ctx.progress(planned.jobs > 0 ? Math.min(1, jobs / planned.jobs) : 1);
-      }
-      ctx.logLine(`deleted ${jobs} jobs and ${events} events finished before ${cutoff.toISOString()}`);
-      const webhookMessages = (await ctx.db.query(`delete from webhook_messages where id in (select m.id ${OLD_WEBHOOK_MESSAGES})`, [job.organizationId, cutoff])).rowCount ?? 0;
-      if (webhookMessages) ctx.logLine(`deleted ${webhookMessages} delivered webhook messages`);
-      await ctx.stage("files");
-      const orphanFiles = await sweepFiles(false);
-      if (orphanFiles) ctx.logLine(`deleted ${orphanFiles} orphaned files`);
-      return { dryRun: false, cutoff: cutoff.toISOString(), jobs, events, webhookMessages, orphanFiles };
+export const systemCleanup = defineJobType<CleanupDeps | undefined, z.infer<typeof input>, CleanupResult>({
+  type: "system.cleanup",
+  description: "Delete finished jobs (and their children and events) and finished webhook messages older than maxAgeSeconds, then orphaned stored files; dryRun reports the counts only.",
+  input,
+  maxAttempts: 3,
+  timeoutMs: 60 * 60_000,
+  async run(job, ctx, deps) {
+    const assets = deps?.assets;
+    const { rows } = await ctx.db.query(`select now() - make_interval(secs => $1::float8) as cutoff`, [job.input.maxAgeSeconds]);
+    const cutoff: Date = rows[0].cutoff;
+    const planned = (await ctx.db.query(sql.cleanupCount, [job.organizationId, cutoff, job.id])).rows[0];
+    if (job.input.dryRun) {
+      await ctx.stage("count");
+      const orphans = await sweepFiles(true);
+      const messages = (await ctx.db.query(`select count(*)::int as n ${OLD_WEBHOOK_MESSAGES}`, [job.organizationId, cutoff])).rows[0].n;
+      return { dryRun: true, cutoff: cutoff.toISOString(), jobs: planned.jobs, events: planned.events, webhookMessages: messages, orphanFiles: orphans };
+    }
+    await ctx.stage("delete");
+    let jobs = 0;
+    let events = 0;
+    for (;;) {
+      if (ctx.signal.aborted) throw new JobError("CANCELLED", `cleanup stopped after deleting ${jobs} jobs`);
+      const batch = (await ctx.db.query(sql.cleanupBatch, [job.organizationId, cutoff, job.id, job.input.batchSize])).rows[0];
+      if (batch.deleted === 0) break;
+      jobs += batch.deleted + batch.children;
+      events += batch.events;
+      ctx.progress(planned.jobs > 0 ? Math.min(1, jobs / planned.jobs) : 1);
+    }
+    ctx.logLine(`deleted ${jobs} jobs and ${events} events finished before ${cutoff.toISOString()}`);
+    const webhookMessages = (await ctx.db.query(`delete from webhook_messages where id in (select m.id ${OLD_WEBHOOK_MESSAGES})`, [job.organizationId, cutoff])).rowCount ?? 0;
+    if (webhookMessages) ctx.logLine(`deleted ${webhookMessages} delivered webhook messages`);
+    await ctx.stage("files");
+    const orphanFiles = await sweepFiles(false);
+    if (orphanFiles) ctx.logLine(`deleted ${orphanFiles} orphaned files`);
+    return { dryRun: false, cutoff: cutoff.toISOString(), jobs, events, webhookMessages, orphanFiles };
 
-      async function sweepFiles(dryRun: boolean): Promise<number | null> {
-        if (!assets) return null;
-        const { orphans } = await sweepOrphanFiles(assets, ctx.db, {
-          prefix: `orgs/${job.organizationId}/`, graceMs: job.input.orphanGraceSeconds * 1000, dryRun, signal: ctx.signal,
-        });
-        return orphans.length;
-      }
-    },
-  };
-}
+    async function sweepFiles(dryRun: boolean): Promise<number | null> {
+      if (!assets) return null;
+      const { orphans } = await sweepOrphanFiles(assets, ctx.db, {
+        prefix: `orgs/${job.organizationId}/`, graceMs: job.input.orphanGraceSeconds * 1000, dryRun, signal: ctx.signal,
+      });
+      return orphans.length;
+    }
+  },
+});

@@ -11,8 +11,8 @@ import path from "node:path";
 import type { z } from "zod";
 import { JobError, SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
-import type { Analysis, Loudness, Scene } from "../graphql/video-outputs.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
+import type { Loudness } from "./audio-transcode.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
@@ -20,6 +20,9 @@ import { analyzeInput } from "./media/inputs.ts";
 import { loadVideo, probeSource, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
+export type Scene = { timeSeconds: number; score: number };
+/** What videos.analysis holds (graphql/video-outputs.ts reads it). */
+export type Analysis = { scenes: Scene[] | null; loudness: Loudness | null; analyzedAt: string };
 export type AnalyzeInput = z.infer<ReturnType<typeof analyzeInput>>;
 export type AnalyzeResult = { metadata: MediaInfo; scenes: Scene[] | null; loudness: Loudness | null };
 
@@ -121,57 +124,56 @@ async function readTail(file: string, bytes: number): Promise<string> {
   }
 }
 
-export function videoAnalyze(deps: MediaDeps): Processor<AnalyzeInput, AnalyzeResult> {
-  return {
-    type: "video.analyze",
-    description: "Metadata, scene changes and loudness (integrated LUFS, true peak, range), kept on the Video.",
-    input: analyzeInput(),
-    timeoutMs: 4 * 3600_000,
-    async run(job: Job<AnalyzeInput>, ctx: JobContext): Promise<AnalyzeResult> {
-      const input = job.input;
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "scenes", weight: 6 }, { name: "loudness", weight: 3 }]);
-      try {
-        const result = await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
-          await stages.enter("probe");
-          const metadata = await probeSource(deps, { ...src, media: null }, local, ctx) /* a fresh probe, not the cached one */;
-          const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
-          const opts = { durationSec: metadata.durationSec, maxOutputBytes: deps.assets.limits.videoBytes };
+export const videoAnalyze = defineJobType<MediaDeps, AnalyzeInput, AnalyzeResult>({
+  type: "video.analyze",
+  description: "Metadata, scene changes and loudness (integrated LUFS, true peak, range), kept on the Video.",
+  mutation: { name: "analyzeVideo", description: "Metadata, scene changes and loudness (LUFS, true peak), kept on the Video." },
+  input: analyzeInput(),
+  timeoutMs: 4 * 3600_000,
+  async run(job: Job<AnalyzeInput>, ctx: JobContext, deps): Promise<AnalyzeResult> {
+    const input = job.input;
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "scenes", weight: 6 }, { name: "loudness", weight: 3 }]);
+    try {
+      const result = await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
+        await stages.enter("probe");
+        const metadata = await probeSource(deps, { ...src, media: null }, local, ctx) /* a fresh probe, not the cached one */;
+        const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
+        const opts = { durationSec: metadata.durationSec, maxOutputBytes: deps.assets.limits.videoBytes };
 
-          let scenes: Scene[] | null = null;
-          if (input.scenes && metadata.video) {
-            await stages.enter("scenes");
-            const file = path.join(dir, "scenes.txt");
-            await runStage(deps, ctx, stages, scenesSpec(source, input.sceneThreshold, file), opts);
-            scenes = parseScenes(await readFile(file, "utf8").catch(() => ""));
-          }
+        let scenes: Scene[] | null = null;
+        if (input.scenes && metadata.video) {
+          await stages.enter("scenes");
+          const file = path.join(dir, "scenes.txt");
+          await runStage(deps, ctx, stages, scenesSpec(source, input.sceneThreshold, file), opts);
+          scenes = parseScenes(await readFile(file, "utf8").catch(() => ""));
+        }
 
-          let loudness: Loudness | null = null;
-          if (input.loudness && metadata.audio) {
-            await stages.enter("loudness");
-            const file = path.join(dir, "loudness.txt");
-            await runStage(deps, ctx, stages, loudnessSpec(source, file), opts);
-            loudness = parseLoudness(await readTail(file, TAIL_BYTES));
-          }
-          return { metadata, scenes, loudness };
-        }, ctx.signal));
+        let loudness: Loudness | null = null;
+        if (input.loudness && metadata.audio) {
+          await stages.enter("loudness");
+          const file = path.join(dir, "loudness.txt");
+          await runStage(deps, ctx, stages, loudnessSpec(source, file), opts);
+          loudness = parseLoudness(await readTail(file, TAIL_BYTES));
+        }
+        return { metadata, scenes, loudness };
+      }, ctx.signal));
 
-        const analysis: Analysis = { scenes: result.scenes, loudness: result.loudness, analyzedAt: new Date().toISOString() };
-        await inTransaction(deps.pool, async (tx) => {
-          const fence = await tx.query(`select 1 from jobs where id = $1 and attempts = $2 and status = 'RUNNING' for update`, [job.id, ctx.attempt]);
-          if (!fence.rowCount) throw new JobError("LEASE_LOST", "This attempt no longer owns the job (cancelled or reclaimed).");
-          const updated = await tx.query(
-            `update videos set media = $3, analysis = $4, updated_at = now() where id = $1 and organization_id = $2`,
-            [src.videoId, job.organizationId, JSON.stringify(result.metadata), JSON.stringify(analysis)],
-          );
-          if (!updated.rowCount) throw new JobError("NOT_FOUND", "The Video was deleted during the analysis.");
-        });
-        ctx.progress(1);
-        return result;
-      } catch (err) {
-        if (!ctx.signal.aborted && err instanceof SpoolError && !(err instanceof JobError)) throw new JobError(err.code, err.message);
-        throw err;
-      }
-    },
-  };
-}
+      const analysis: Analysis = { scenes: result.scenes, loudness: result.loudness, analyzedAt: new Date().toISOString() };
+      await inTransaction(deps.pool, async (tx) => {
+        const fence = await tx.query(`select 1 from jobs where id = $1 and attempts = $2 and status = 'RUNNING' for update`, [job.id, ctx.attempt]);
+        if (!fence.rowCount) throw new JobError("LEASE_LOST", "This attempt no longer owns the job (cancelled or reclaimed).");
+        const updated = await tx.query(
+          `update videos set media = $3, analysis = $4, updated_at = now() where id = $1 and organization_id = $2`,
+          [src.videoId, job.organizationId, JSON.stringify(result.metadata), JSON.stringify(analysis)],
+        );
+        if (!updated.rowCount) throw new JobError("NOT_FOUND", "The Video was deleted during the analysis.");
+      });
+      ctx.progress(1);
+      return result;
+    } catch (err) {
+      if (!ctx.signal.aborted && err instanceof SpoolError && !(err instanceof JobError)) throw new JobError(err.code, err.message);
+      throw err;
+    }
+  },
+});

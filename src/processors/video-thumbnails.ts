@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import type { z } from "zod";
 import { JobError, SpoolError } from "../errors.ts";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
@@ -216,101 +216,100 @@ function shotsPerRun(width: number, height: number): number {
   return Math.max(1, Math.min(MAX_SHOTS, Math.floor(SHOT_MEMORY_BUDGET / perShot)));
 }
 
-export function videoThumbnails(deps: MediaDeps): Processor<ThumbnailsInput, ThumbnailsResult> {
-  return {
-    type: "video.thumbnails",
-    description: "Still images at timestamps, intervals or evenly spaced, and optionally a storyboard (sprite sheets + WebVTT).",
-    input: thumbnailsInput(deps.ffmpeg.capabilities),
-    timeoutMs: 2 * 3600_000,
-    async run(job: Job<ThumbnailsInput>, ctx: JobContext): Promise<ThumbnailsResult> {
-      const input = job.input;
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      const stages = new Stages(ctx, [
-        { name: "probe", weight: 1 },
-        { name: "thumbnails", weight: 4 },
-        ...(input.storyboard ? [{ name: "storyboard", weight: 10 }] : []),
-        { name: "store", weight: 1 },
-      ]);
-      try {
-        return await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
-          await stages.enter("probe");
-          const info = await probeSource(deps, src, local, ctx);
-          const video = requireVideoStream(info);
-          let times = shotTimes(input, { durationSec: info.durationSec, pictureEndSec: videoEnd(info) });
-          if (!input.timestamps && input.everySeconds === undefined) {
-            // Evenly spaced shots need no exact frame: the keyframes nearest to those points
-            // cost one decoded frame each instead of up to a whole GOP (bench:media).
-            const keys = await deps.ffmpeg.keyframes(local, { format: demuxerFor(src.source.content_type) ?? undefined, signal: ctx.signal });
-            // At most a quarter of the spacing away, so the shots stay evenly spread.
-            if (keys && times.length > 0) times = snapToKeyframes(times, keys, (times[0]! / 4));
-          }
-          const limit = lastSeekable(info);
-          const seeks = times.map((t) => Math.max(0, limit === null ? t : Math.min(t, limit)));
-          const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
-          const type = IMAGE_TYPES[input.format];
-          const maxOutputBytes = deps.assets.limits.videoBytes;
+export const videoThumbnails = defineJobType<MediaDeps, ThumbnailsInput, ThumbnailsResult>({
+  type: "video.thumbnails",
+  description: "Still images at timestamps, intervals or evenly spaced, and optionally a storyboard (sprite sheets + WebVTT).",
+  mutation: { name: "createThumbnails", description: "Still images at timestamps or intervals, and optionally a storyboard (sprite sheet + WebVTT)." },
+  input: (deps) => thumbnailsInput(deps.ffmpeg.capabilities),
+  timeoutMs: 2 * 3600_000,
+  async run(job: Job<ThumbnailsInput>, ctx: JobContext, deps): Promise<ThumbnailsResult> {
+    const input = job.input;
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    const stages = new Stages(ctx, [
+      { name: "probe", weight: 1 },
+      { name: "thumbnails", weight: 4 },
+      ...(input.storyboard ? [{ name: "storyboard", weight: 10 }] : []),
+      { name: "store", weight: 1 },
+    ]);
+    try {
+      return await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
+        await stages.enter("probe");
+        const info = await probeSource(deps, src, local, ctx);
+        const video = requireVideoStream(info);
+        let times = shotTimes(input, { durationSec: info.durationSec, pictureEndSec: videoEnd(info) });
+        if (!input.timestamps && input.everySeconds === undefined) {
+          // Evenly spaced shots need no exact frame: the keyframes nearest to those points
+          // cost one decoded frame each instead of up to a whole GOP (bench:media).
+          const keys = await deps.ffmpeg.keyframes(local, { format: demuxerFor(src.source.content_type) ?? undefined, signal: ctx.signal });
+          // At most a quarter of the spacing away, so the shots stay evenly spread.
+          if (keys && times.length > 0) times = snapToKeyframes(times, keys, (times[0]! / 4));
+        }
+        const limit = lastSeekable(info);
+        const seeks = times.map((t) => Math.max(0, limit === null ? t : Math.min(t, limit)));
+        const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
+        const type = IMAGE_TYPES[input.format];
+        const maxOutputBytes = deps.assets.limits.videoBytes;
 
-          await stages.enter("thumbnails");
-          const shots = seeks.map((seekSec, i) => ({ seekSec, out: path.join(dir, `thumb-${i}.${type.ext}`) }));
-          const group = shotsPerRun(video.width, video.height);
-          for (let start = 0; start < shots.length; start += group) {
-            const spec = thumbnailSpec(source, shots.slice(start, start + group), { width: input.width, height: input.height, format: input.format, quality: input.quality });
-            await runStage(deps, ctx, stages, spec, { durationSec: null, maxOutputBytes });
-            stages.update(Math.min(shots.length, start + group) / shots.length);
-          }
-          const outputs: Output[] = [];
-          const dims: { width: number | null; height: number | null }[] = [];
-          // Every shot has the same scale, so one probe describes them all (probing each cost
-          // ~70 ms a thumbnail with Debian's ffprobe, more than the seeks); the others are
-          // checked to exist and be non-empty.
-          let media: MediaInfo | null = null;
-          for (const [i, shot] of shots.entries()) {
-            const size = await stat(shot.out).then((s) => s.size, () => 0);
-            if (size > 0 && !media) media = await deps.ffmpeg.probe(shot.out, { format: demuxerFor(type.contentType) ?? undefined, signal: ctx.signal }).catch(() => null);
-            if (size === 0 || !media?.video) throw new JobError("TRANSCODING_FAILED", `ffmpeg made no picture at ${times[i]} s (seeked to ${shot.seekSec.toFixed(3)} s); the video may end earlier than its container says.`);
-            dims.push({ width: media.video.width, height: media.video.height });
-            outputs.push({ role: "THUMBNAIL", label: `t=${shot.seekSec.toFixed(3)}`, filename: `thumb-${String(i).padStart(4, "0")}.${type.ext}`, contentType: type.contentType, kind: "IMAGE", media: { ...media, sizeBytes: size }, file: shot.out });
-          }
+        await stages.enter("thumbnails");
+        const shots = seeks.map((seekSec, i) => ({ seekSec, out: path.join(dir, `thumb-${i}.${type.ext}`) }));
+        const group = shotsPerRun(video.width, video.height);
+        for (let start = 0; start < shots.length; start += group) {
+          const spec = thumbnailSpec(source, shots.slice(start, start + group), { width: input.width, height: input.height, format: input.format, quality: input.quality });
+          await runStage(deps, ctx, stages, spec, { durationSec: null, maxOutputBytes });
+          stages.update(Math.min(shots.length, start + group) / shots.length);
+        }
+        const outputs: Output[] = [];
+        const dims: { width: number | null; height: number | null }[] = [];
+        // Every shot has the same scale, so one probe describes them all (probing each cost
+        // ~70 ms a thumbnail with Debian's ffprobe, more than the seeks); the others are
+        // checked to exist and be non-empty.
+        let media: MediaInfo | null = null;
+        for (const [i, shot] of shots.entries()) {
+          const size = await stat(shot.out).then((s) => s.size, () => 0);
+          if (size > 0 && !media) media = await deps.ffmpeg.probe(shot.out, { format: demuxerFor(type.contentType) ?? undefined, signal: ctx.signal }).catch(() => null);
+          if (size === 0 || !media?.video) throw new JobError("TRANSCODING_FAILED", `ffmpeg made no picture at ${times[i]} s (seeked to ${shot.seekSec.toFixed(3)} s); the video may end earlier than its container says.`);
+          dims.push({ width: media.video.width, height: media.video.height });
+          outputs.push({ role: "THUMBNAIL", label: `t=${shot.seekSec.toFixed(3)}`, filename: `thumb-${String(i).padStart(4, "0")}.${type.ext}`, contentType: type.contentType, kind: "IMAGE", media: { ...media, sizeBytes: size }, file: shot.out });
+        }
 
-          let storyboard: (Omit<NonNullable<ThumbnailsResult["storyboard"]>, "assetId" | "spriteAssetIds">) | null = null;
-          if (input.storyboard) {
-            await stages.enter("storyboard");
-            const end = videoEnd(info);
-            if (end === null) throw new JobError("INVALID_INPUT", "The source's duration is unknown, so a storyboard cannot be laid out.");
-            const plan = storyboardPlan(input.storyboard, end);
-            const sbDir = path.join(dir, "storyboard");
-            await mkdir(sbDir);
-            await runStage(deps, ctx, stages, storyboardSpec(source, plan, path.join(sbDir, "sprite-%d.jpg"), input.quality), { durationSec: info.durationSec, maxOutputBytes });
-            const sheets = (await readdir(sbDir)).filter((f) => /^sprite-\d+\.jpg$/.test(f)).length;
-            const first = sheets ? await deps.ffmpeg.probe(path.join(sbDir, "sprite-0.jpg"), { format: "jpeg_pipe", signal: ctx.signal }).catch(() => null) : null;
-            if (!first?.video) throw new JobError("TRANSCODING_FAILED", "ffmpeg made no storyboard sprite.");
-            // The tile size is read back from the sheet: scale's rounding (-2) and the sample
-            // aspect ratio are ffmpeg's business, the cue coordinates must match its result.
-            const tile = { width: Math.floor(first.video.width / plan.columns), height: Math.floor(first.video.height / plan.rows) };
-            const tiles = Math.min(plan.tiles, sheets * plan.perSheet);
-            await writeFile(path.join(sbDir, "storyboard.vtt"), storyboardVtt(plan, tiles, tile, end));
-            outputs.push({ role: "STORYBOARD", label: `interval=${plan.intervalSeconds}`, filename: "storyboard.vtt", contentType: "text/vtt", kind: "CAPTIONS", dir: sbDir, entry: "storyboard.vtt" });
-            // Each sheet is an Asset of its own (its size, sha256, picture size) inside the
-            // track's folder, where the cues' relative URLs find it. The sheets share one scale.
-            for (let k = 0; k < sheets; k++) {
-              const sheet = `sprite-${k}.jpg`;
-              const media = { ...first, sizeBytes: (await stat(path.join(sbDir, sheet))).size };
-              outputs.push({ role: "STORYBOARD_SPRITE", label: `sprite-${k}`, filename: sheet, contentType: "image/jpeg", kind: "IMAGE", media, dir: sbDir, member: sheet });
-            }
-            storyboard = { sheets, tiles, intervalSeconds: plan.intervalSeconds, tileWidth: tile.width, tileHeight: tile.height };
+        let storyboard: (Omit<NonNullable<ThumbnailsResult["storyboard"]>, "assetId" | "spriteAssetIds">) | null = null;
+        if (input.storyboard) {
+          await stages.enter("storyboard");
+          const end = videoEnd(info);
+          if (end === null) throw new JobError("INVALID_INPUT", "The source's duration is unknown, so a storyboard cannot be laid out.");
+          const plan = storyboardPlan(input.storyboard, end);
+          const sbDir = path.join(dir, "storyboard");
+          await mkdir(sbDir);
+          await runStage(deps, ctx, stages, storyboardSpec(source, plan, path.join(sbDir, "sprite-%d.jpg"), input.quality), { durationSec: info.durationSec, maxOutputBytes });
+          const sheets = (await readdir(sbDir)).filter((f) => /^sprite-\d+\.jpg$/.test(f)).length;
+          const first = sheets ? await deps.ffmpeg.probe(path.join(sbDir, "sprite-0.jpg"), { format: "jpeg_pipe", signal: ctx.signal }).catch(() => null) : null;
+          if (!first?.video) throw new JobError("TRANSCODING_FAILED", "ffmpeg made no storyboard sprite.");
+          // The tile size is read back from the sheet: scale's rounding (-2) and the sample
+          // aspect ratio are ffmpeg's business, the cue coordinates must match its result.
+          const tile = { width: Math.floor(first.video.width / plan.columns), height: Math.floor(first.video.height / plan.rows) };
+          const tiles = Math.min(plan.tiles, sheets * plan.perSheet);
+          await writeFile(path.join(sbDir, "storyboard.vtt"), storyboardVtt(plan, tiles, tile, end));
+          outputs.push({ role: "STORYBOARD", label: `interval=${plan.intervalSeconds}`, filename: "storyboard.vtt", contentType: "text/vtt", kind: "CAPTIONS", dir: sbDir, entry: "storyboard.vtt" });
+          // Each sheet is an Asset of its own (its size, sha256, picture size) inside the
+          // track's folder, where the cues' relative URLs find it. The sheets share one scale.
+          for (let k = 0; k < sheets; k++) {
+            const sheet = `sprite-${k}.jpg`;
+            const media = { ...first, sizeBytes: (await stat(path.join(sbDir, sheet))).size };
+            outputs.push({ role: "STORYBOARD_SPRITE", label: `sprite-${k}`, filename: sheet, contentType: "image/jpeg", kind: "IMAGE", media, dir: sbDir, member: sheet });
           }
+          storyboard = { sheets, tiles, intervalSeconds: plan.intervalSeconds, tileWidth: tile.width, tileHeight: tile.height };
+        }
 
-          await stages.enter("store");
-          const rows = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, outputs, ctx.signal);
-          ctx.progress(1);
-          return {
-            thumbnails: shots.map((s, i) => ({ index: i, timeSeconds: Number(s.seekSec.toFixed(3)), assetId: rows[i]!.id, ...dims[i]! })),
-            storyboard: storyboard ? { assetId: rows[shots.length]!.id, spriteAssetIds: rows.slice(shots.length + 1).map((r) => r.id), ...storyboard } : null,
-          };
-        }, ctx.signal));
-      } catch (err) {
-        throw asJobError(err, ctx.signal);
-      }
-    },
-  };
-}
+        await stages.enter("store");
+        const rows = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, outputs, ctx.signal);
+        ctx.progress(1);
+        return {
+          thumbnails: shots.map((s, i) => ({ index: i, timeSeconds: Number(s.seekSec.toFixed(3)), assetId: rows[i]!.id, ...dims[i]! })),
+          storyboard: storyboard ? { assetId: rows[shots.length]!.id, spriteAssetIds: rows.slice(shots.length + 1).map((r) => r.id), ...storyboard } : null,
+        };
+      }, ctx.signal));
+    } catch (err) {
+      throw asJobError(err, ctx.signal);
+    }
+  },
+});

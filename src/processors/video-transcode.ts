@@ -5,7 +5,7 @@
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../errors.ts";
-import type { Processor } from "../engine/types.ts";
+import { defineJobType } from "../engine/types.ts";
 import type { FfmpegCapabilities } from "../tools/ffmpeg/binaries.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
@@ -125,67 +125,66 @@ export function audioEncoderArgs(codec: AudioCodec, caps: FfmpegCapabilities, kb
   return args;
 }
 
-export function videoTranscode(deps: MediaDeps): Processor<TranscodeInput, TranscodeResult> {
-  const caps = deps.ffmpeg.capabilities;
-  return {
-    type: "video.transcode",
-    description: "A rendition of a Video in another container, codec, size, quality or frame rate.",
-    input: transcodeInput(caps),
-    timeoutMs: 4 * 60 * 60_000,
-    async run(job, ctx) {
-      const input = job.input;
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
-        await ctx.stage("probe");
-        const info = await probeSource(deps, src, local, ctx);
-        const video = requireVideoStream(info);
+export const videoTranscode = defineJobType<MediaDeps, TranscodeInput, TranscodeResult>({
+  type: "video.transcode",
+  description: "A rendition of a Video in another container, codec, size, quality or frame rate.",
+  mutation: { name: "transcodeVideo", description: "A rendition in another container, codec, size, quality or frame rate." },
+  input: (deps) => transcodeInput(deps.ffmpeg.capabilities),
+  timeoutMs: 4 * 60 * 60_000,
+  async run(job, ctx, deps) {
+    const caps = deps.ffmpeg.capabilities;
+    const input = job.input;
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
+      await ctx.stage("probe");
+      const info = await probeSource(deps, src, local, ctx);
+      const video = requireVideoStream(info);
 
-        const container = input.container;
-        const files = CONTAINER_FILES[container];
-        const videoCodec: VideoCodec = input.videoCodec ?? (container === "webm" ? "vp9" : "h264");
-        const wantAudio: AudioCodec | "none" = input.audioCodec ?? (container === "webm" ? "opus" : "aac");
-        const audioCodec = info.audio && wantAudio !== "none" ? wantAudio : null;
-        const size = outputSize(displaySize(video), input);
-        const label = `${size.height}p-${videoCodec}-${container}`;
-        const encodeStage = `encode[${size.height}p]`;
-        const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: encodeStage, weight: 20 }, { name: "store", weight: 1 }]);
+      const container = input.container;
+      const files = CONTAINER_FILES[container];
+      const videoCodec: VideoCodec = input.videoCodec ?? (container === "webm" ? "vp9" : "h264");
+      const wantAudio: AudioCodec | "none" = input.audioCodec ?? (container === "webm" ? "opus" : "aac");
+      const audioCodec = info.audio && wantAudio !== "none" ? wantAudio : null;
+      const size = outputSize(displaySize(video), input);
+      const label = `${size.height}p-${videoCodec}-${container}`;
+      const encodeStage = `encode[${size.height}p]`;
+      const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: encodeStage, weight: 20 }, { name: "store", weight: 1 }]);
 
-        const filters = [size.filter, input.fps !== undefined ? `fps=${input.fps}` : null].filter((f): f is string => f !== null);
-        const rate: Rate = input.videoBitrateKbps !== undefined ? { kbps: input.videoBitrateKbps, vbv: true } : { crf: CRF[videoCodec][input.quality] };
-        const args = ["-map", "0:v:0", ...(filters.length ? ["-vf", filters.join(",")] : []), ...videoEncoderArgs(videoCodec, caps, rate), "-pix_fmt", "yuv420p"];
-        // Apple players only take HEVC in mp4/mov tagged hvc1 (ffmpeg's default is hev1).
-        if (videoCodec === "h265" && (container === "mp4" || container === "mov")) args.push("-tag:v", "hvc1");
-        if (audioCodec) args.push("-map", "0:a:0", ...audioEncoderArgs(audioCodec, caps, input.audioBitrateKbps, info.audio!.channels));
-        else args.push("-an");
-        // The 2018 npm build's mp4 muxer still calls Opus experimental (5.1's does not).
-        if (audioCodec === "opus" && container === "mp4") args.push("-strict", "experimental");
-        if (input.faststart && (container === "mp4" || container === "mov")) args.push("-movflags", "+faststart");
-        args.push("-f", files.muxer);
-        const out = path.join(dir, `${label}.${files.ext}`);
+      const filters = [size.filter, input.fps !== undefined ? `fps=${input.fps}` : null].filter((f): f is string => f !== null);
+      const rate: Rate = input.videoBitrateKbps !== undefined ? { kbps: input.videoBitrateKbps, vbv: true } : { crf: CRF[videoCodec][input.quality] };
+      const args = ["-map", "0:v:0", ...(filters.length ? ["-vf", filters.join(",")] : []), ...videoEncoderArgs(videoCodec, caps, rate), "-pix_fmt", "yuv420p"];
+      // Apple players only take HEVC in mp4/mov tagged hvc1 (ffmpeg's default is hev1).
+      if (videoCodec === "h265" && (container === "mp4" || container === "mov")) args.push("-tag:v", "hvc1");
+      if (audioCodec) args.push("-map", "0:a:0", ...audioEncoderArgs(audioCodec, caps, input.audioBitrateKbps, info.audio!.channels));
+      else args.push("-an");
+      // The 2018 npm build's mp4 muxer still calls Opus experimental (5.1's does not).
+      if (audioCodec === "opus" && container === "mp4") args.push("-strict", "experimental");
+      if (input.faststart && (container === "mp4" || container === "mov")) args.push("-movflags", "+faststart");
+      args.push("-f", files.muxer);
+      const out = path.join(dir, `${label}.${files.ext}`);
 
-        await stages.enter(encodeStage);
-        await runStage(deps, ctx, stages, {
-          inputs: [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }],
-          outputs: [{ path: out, args }],
-        }, { durationSec: info.durationSec, maxOutputBytes: deps.assets.limits.videoBytes });
+      await stages.enter(encodeStage);
+      await runStage(deps, ctx, stages, {
+        inputs: [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }],
+        outputs: [{ path: out, args }],
+      }, { durationSec: info.durationSec, maxOutputBytes: deps.assets.limits.videoBytes });
 
-        await stages.enter("store");
-        const media = await deps.ffmpeg.probe(out, { format: files.demuxer, signal: ctx.signal });
-        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
-          role: "RENDITION", label, filename: `${label}.${files.ext}`, contentType: files.contentType, kind: "VIDEO", media, file: out,
-        }], ctx.signal);
-        stages.update(1);
-        return {
-          assetId: row!.id,
-          label,
-          width: media.video?.width ?? size.width,
-          height: media.video?.height ?? size.height,
-          durationSec: media.durationSec,
-          sizeBytes: media.sizeBytes,
-          videoCodec,
-          audioCodec,
-        };
-      }, ctx.signal));
-    },
-  };
-}
+      await stages.enter("store");
+      const media = await deps.ffmpeg.probe(out, { format: files.demuxer, signal: ctx.signal });
+      const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
+        role: "RENDITION", label, filename: `${label}.${files.ext}`, contentType: files.contentType, kind: "VIDEO", media, file: out,
+      }], ctx.signal);
+      stages.update(1);
+      return {
+        assetId: row!.id,
+        label,
+        width: media.video?.width ?? size.width,
+        height: media.video?.height ?? size.height,
+        durationSec: media.durationSec,
+        sizeBytes: media.sizeBytes,
+        videoCodec,
+        audioCodec,
+      };
+    }, ctx.signal));
+  },
+});

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import type { z } from "zod";
 import { JobError, SpoolError } from "../errors.ts";
-import type { Job, JobContext, Processor } from "../engine/types.ts";
+import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
@@ -111,79 +111,78 @@ export function audioArgs(audio: MediaInfo["audio"], container: Container): stri
 }
 
 
-export function videoWatermark(deps: MediaDeps): Processor<WatermarkInput, WatermarkResult> {
-  return {
-    type: "video.watermark",
-    description: "A rendition with a text or image watermark in a corner or the centre.",
-    input: watermarkInput(deps.ffmpeg.capabilities),
-    timeoutMs: 12 * 3600_000,
-    async run(job: Job<WatermarkInput>, ctx: JobContext): Promise<WatermarkResult> {
-      const input = job.input;
-      const src = await loadVideo(deps.pool, job, input.videoId);
-      const image = input.imageAssetId ? await loadImageAsset(deps, job, input.imageAssetId, "imageAssetId") : null;
-      const encoder = encoderFor(VIDEO_ENCODERS, input.videoCodec, deps.ffmpeg.capabilities);
-      if (!encoder) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${input.videoCodec}.`);
-      const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "encode", weight: 20 }, { name: "store", weight: 1 }]);
+export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, WatermarkResult>({
+  type: "video.watermark",
+  description: "A rendition with a text or image watermark in a corner or the centre.",
+  mutation: { name: "watermarkVideo", description: "A rendition with a text or image overlay." },
+  input: (deps) => watermarkInput(deps.ffmpeg.capabilities),
+  timeoutMs: 12 * 3600_000,
+  async run(job: Job<WatermarkInput>, ctx: JobContext, deps): Promise<WatermarkResult> {
+    const input = job.input;
+    const src = await loadVideo(deps.pool, job, input.videoId);
+    const image = input.imageAssetId ? await loadImageAsset(deps, job, input.imageAssetId, "imageAssetId") : null;
+    const encoder = encoderFor(VIDEO_ENCODERS, input.videoCodec, deps.ffmpeg.capabilities);
+    if (!encoder) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${input.videoCodec}.`);
+    const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "encode", weight: 20 }, { name: "store", weight: 1 }]);
 
-      const withImage = <T>(fn: (imagePath: string | null) => Promise<T>) =>
-        image ? deps.assets.storage.withLocalFile(image.key, fn, ctx.signal) : fn(null);
+    const withImage = <T>(fn: (imagePath: string | null) => Promise<T>) =>
+      image ? deps.assets.storage.withLocalFile(image.key, fn, ctx.signal) : fn(null);
 
-      try {
-        return await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, (local) => withImage(async (imagePath) => {
-          await stages.enter("probe");
-          const info = await probeSource(deps, src, local, ctx);
-          const video = requireVideoStream(info);
-          const container = containerFor(src.source.content_type);
-          const spec: FfmpegSpec = { inputs: [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }], outputs: [] };
-          const place = { position: input.position, margin: input.margin, opacity: input.opacity };
+    try {
+      return await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, (local) => withImage(async (imagePath) => {
+        await stages.enter("probe");
+        const info = await probeSource(deps, src, local, ctx);
+        const video = requireVideoStream(info);
+        const container = containerFor(src.source.content_type);
+        const spec: FfmpegSpec = { inputs: [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }], outputs: [] };
+        const place = { position: input.position, margin: input.margin, opacity: input.opacity };
 
-          if (input.text) {
-            const textFile = path.join(dir, "watermark.txt");
-            const fontFile = path.join(dir, "font.ttf");
-            await writeFile(textFile, input.text.content, "utf8");
-            await copyFile(FONT_FILE(), fontFile);
-            spec.filterComplex = textFilter(input.text, { ...place, fontFile, textFile });
-          } else {
-            const imageInfo = await deps.ffmpeg.probe(imagePath!, { format: demuxerFor(image!.content_type) ?? undefined, signal: ctx.signal });
-            if (!imageInfo.video || imageInfo.video.width * imageInfo.video.height > MAX_INPUT_PIXELS) {
-              throw new JobError("INVALID_INPUT", "The watermark image cannot be read, or is larger than 7680×4320.");
-            }
-            spec.inputs.push({ path: imagePath!, format: demuxerFor(image!.content_type) ?? undefined });
-            // ffmpeg rotates the picture upright before filtering: the width that counts is the shown one.
-            const shownWidth = video.rotation % 180 === 0 ? video.width : video.height;
-            spec.filterComplex = imageFilter(Math.max(2, Math.round(shownWidth * input.imageScale)), place);
+        if (input.text) {
+          const textFile = path.join(dir, "watermark.txt");
+          const fontFile = path.join(dir, "font.ttf");
+          await writeFile(textFile, input.text.content, "utf8");
+          await copyFile(FONT_FILE(), fontFile);
+          spec.filterComplex = textFilter(input.text, { ...place, fontFile, textFile });
+        } else {
+          const imageInfo = await deps.ffmpeg.probe(imagePath!, { format: demuxerFor(image!.content_type) ?? undefined, signal: ctx.signal });
+          if (!imageInfo.video || imageInfo.video.width * imageInfo.video.height > MAX_INPUT_PIXELS) {
+            throw new JobError("INVALID_INPUT", "The watermark image cannot be read, or is larger than 7680×4320.");
           }
+          spec.inputs.push({ path: imagePath!, format: demuxerFor(image!.content_type) ?? undefined });
+          // ffmpeg rotates the picture upright before filtering: the width that counts is the shown one.
+          const shownWidth = video.rotation % 180 === 0 ? video.width : video.height;
+          spec.filterComplex = imageFilter(Math.max(2, Math.round(shownWidth * input.imageScale)), place);
+        }
 
-          const out = path.join(dir, `watermarked.${container}`);
-          spec.outputs.push({
-            path: out,
-            args: [
-              "-map", "[v]", ...encodeArgs(input.videoCodec as "h264" | "h265", input.quality, container, encoder),
-              ...audioArgs(info.audio, container),
-              ...(container === "mkv" ? [] : ["-movflags", "+faststart"]),
-              "-f", CONTAINERS[container].muxer,
-            ],
-          });
+        const out = path.join(dir, `watermarked.${container}`);
+        spec.outputs.push({
+          path: out,
+          args: [
+            "-map", "[v]", ...encodeArgs(input.videoCodec as "h264" | "h265", input.quality, container, encoder),
+            ...audioArgs(info.audio, container),
+            ...(container === "mkv" ? [] : ["-movflags", "+faststart"]),
+            "-f", CONTAINERS[container].muxer,
+          ],
+        });
 
-          await stages.enter("encode");
-          await runStage(deps, ctx, stages, spec, { durationSec: info.durationSec, maxOutputBytes: deps.assets.limits.videoBytes });
+        await stages.enter("encode");
+        await runStage(deps, ctx, stages, spec, { durationSec: info.durationSec, maxOutputBytes: deps.assets.limits.videoBytes });
 
-          await stages.enter("store");
-          const media = await deps.ffmpeg.probe(out, { format: container === "mkv" ? "matroska" : "mov", signal: ctx.signal });
-          const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
-            role: "RENDITION", label: "watermarked", filename: `watermarked.${container}`,
-            contentType: CONTAINERS[container].contentType, kind: "VIDEO", media, file: out,
-          }], ctx.signal);
-          ctx.progress(1);
-          return {
-            assetId: row!.id, container, videoCodec: input.videoCodec,
-            width: media.video?.width ?? null, height: media.video?.height ?? null, durationSec: media.durationSec, sizeBytes: media.sizeBytes,
-          };
-        }), ctx.signal));
-      } catch (err) {
-        if (!ctx.signal.aborted && err instanceof SpoolError && !(err instanceof JobError)) throw new JobError(err.code, err.message);
-        throw err;
-      }
-    },
-  };
-}
+        await stages.enter("store");
+        const media = await deps.ffmpeg.probe(out, { format: container === "mkv" ? "matroska" : "mov", signal: ctx.signal });
+        const [row] = await storeOutputs(deps, job, ctx.attempt, { videoId: src.videoId }, [{
+          role: "RENDITION", label: "watermarked", filename: `watermarked.${container}`,
+          contentType: CONTAINERS[container].contentType, kind: "VIDEO", media, file: out,
+        }], ctx.signal);
+        ctx.progress(1);
+        return {
+          assetId: row!.id, container, videoCodec: input.videoCodec,
+          width: media.video?.width ?? null, height: media.video?.height ?? null, durationSec: media.durationSec, sizeBytes: media.sizeBytes,
+        };
+      }), ctx.signal));
+    } catch (err) {
+      if (!ctx.signal.aborted && err instanceof SpoolError && !(err instanceof JobError)) throw new JobError(err.code, err.message);
+      throw err;
+    }
+  },
+});

@@ -10,7 +10,7 @@ import { SpoolError } from "../errors.ts";
 import { inTransaction, type Queryable } from "../engine/queryable.ts";
 import * as sql from "../engine/sql.ts";
 import type { Job } from "../engine/types.ts";
-import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { ProcessorRegistry } from "../engine/registry.ts";
 import { checkUrl } from "../tools/http.ts";
 import { acceptedKinds, deleteFiles, getAsset, ingest, insertAsset, unsupported, type AssetServices } from "./assets.ts";
 import { attachJobWebhook, type JobWebhook } from "./jobs.ts";

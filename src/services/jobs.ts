@@ -9,7 +9,7 @@ import { inTransaction } from "../engine/queryable.ts";
 import { toJob } from "../engine/rows.ts";
 import * as sql from "../engine/sql.ts";
 import type { Job } from "../engine/types.ts";
-import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { ProcessorRegistry } from "../engine/registry.ts";
 import type { OutboundPolicy } from "../tools/http.ts";
 import { jobWebhookEndpoint } from "./webhooks.ts";
 

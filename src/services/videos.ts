@@ -4,17 +4,13 @@
 import type pg from "pg";
 import type { EnqueueOptions } from "../engine/enqueue.ts";
 import type { Job } from "../engine/types.ts";
-import type { ProcessorRegistry } from "../processors/registry.ts";
+import type { ProcessorRegistry } from "../engine/registry.ts";
 import { submitItemJob } from "./items.ts";
 import type { JobWebhook } from "./jobs.ts";
 
-/** The media job types a Video can be given, by the mutation that submits each. */
-export const VIDEO_JOB_TYPES = ["video.transcode", "video.thumbnails", "video.analyze", "video.watermark", "media.streaming", "audio.transcode", "media.optimize"] as const;
-export type VideoJobType = (typeof VIDEO_JOB_TYPES)[number];
-
 export function submitVideoJob(
   pool: pg.Pool, registry: ProcessorRegistry, organizationId: string,
-  req: { type: VideoJobType; videoId: string; input: Record<string, unknown>; webhook?: JobWebhook } & Pick<EnqueueOptions, "priority" | "idempotencyKey" | "metadata">,
+  req: { type: string; videoId: string; input: Record<string, unknown>; webhook?: JobWebhook } & Pick<EnqueueOptions, "priority" | "idempotencyKey" | "metadata">,
 ): Promise<Job> {
   const { videoId, ...rest } = req;
   return submitItemJob(pool, registry, organizationId, { ...rest, kind: "video", itemId: videoId });

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { openDatabase } from "../../src/db/database.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { createLogger } from "../../src/log.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 
 async function main() {

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { openDatabase } from "../../src/db/database.ts";
 import { migrate } from "../../src/db/migrate.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
 import { recreateDatabase } from "./bench-db.ts";

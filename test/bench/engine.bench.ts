@@ -31,7 +31,7 @@ import { migrate } from "../../src/db/migrate.ts";
 import { openDatabase } from "../../src/db/database.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { createLogger } from "../../src/log.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";

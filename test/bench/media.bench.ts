@@ -20,11 +20,11 @@ import { openDatabase } from "../../src/db/database.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { createLogger } from "../../src/log.ts";
-import { createRegistry } from "../../src/processors/index.ts";
+import { createRegistry } from "../../src/app.ts";
 import type { AssetServices } from "../../src/services/assets.ts";
 import { createItem } from "../../src/services/items.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
-import { submitVideoJob, type VideoJobType } from "../../src/services/videos.ts";
+import { submitVideoJob } from "../../src/services/videos.ts";
 import { buildFfmpegArgs, type FfmpegSpec } from "../../src/tools/ffmpeg/argv.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { defaultOutboundPolicy } from "../../src/tools/http.ts";
@@ -96,7 +96,7 @@ async function main() {
     const srcVideo = await video(source, "source");
     const longVideo = await video(long, "long");
 
-    async function spoolJob(type: VideoJobType, videoId: string, input: Record<string, unknown>): Promise<{ ms: number; specs: FfmpegSpec[] }> {
+    async function spoolJob(type: string, videoId: string, input: Record<string, unknown>): Promise<{ ms: number; specs: FfmpegSpec[] }> {
       specs.length = 0;
       const t0 = performance.now();
       const job = await submitVideoJob(db.pool, registry, org.id, { type, videoId, input });

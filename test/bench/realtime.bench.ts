@@ -29,7 +29,7 @@ import { openDatabase } from "../../src/db/database.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import * as sql from "../../src/engine/sql.ts";
 import { createLogger } from "../../src/log.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { MAX_OPERATIONS_PER_SOCKET } from "../../src/server.ts";
 import { createApiKey, generateKeyValue } from "../../src/services/api-keys.ts";

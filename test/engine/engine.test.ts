@@ -8,7 +8,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import { enqueue } from "../../src/engine/enqueue.ts";
 import { SpoolError } from "../../src/errors.ts";
 import { fromPrismaTx, inTransaction } from "../../src/engine/queryable.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, log, type TestDb } from "../helpers.ts";
 

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { createRegistry } from "../../src/processors/index.ts";
+import { createRegistry } from "../../src/app.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, isProcessAlive, log, waitFor, type TestDb } from "../helpers.ts";
 

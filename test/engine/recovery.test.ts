@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Engine } from "../../src/engine/engine.ts";
 import * as sql from "../../src/engine/sql.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { OcrPool } from "../../src/tools/ocr/pool.ts";

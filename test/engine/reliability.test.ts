@@ -6,7 +6,7 @@ import { z } from "zod";
 import { BACKOFF_BASE_MS, retryDelayMs } from "../../src/engine/backoff.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { JobError } from "../../src/errors.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
 

@@ -4,7 +4,7 @@ import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrismaClient } from "../../src/generated/prisma/client.ts";
-import { createRegistry } from "../../src/processors/index.ts";
+import { createRegistry } from "../../src/app.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey } from "../../src/services/api-keys.ts";
 import { submitBatch } from "../../src/services/jobs.ts";

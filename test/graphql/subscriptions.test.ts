@@ -10,7 +10,7 @@ import { z } from "zod";
 import { openDatabase, type Database } from "../../src/db/database.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import type { Job } from "../../src/generated/prisma/client.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { JobStream, JobWatch } from "../../src/pubsub/job-watch.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { MAX_OPERATIONS_PER_SOCKET } from "../../src/server.ts";

@@ -2,7 +2,7 @@
 // only this organization's finished jobs older than the cutoff, with children and events.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
-import { createRegistry } from "../../src/processors/index.ts";
+import { createRegistry } from "../../src/app.ts";
 import { getJob, submitBatch, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, log, type TestDb } from "../helpers.ts";
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { Engine } from "../../src/engine/engine.ts";
-import { ProcessorRegistry } from "../../src/processors/registry.ts";
+import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { PgListener } from "../../src/pubsub/pg-listener.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, log, waitFor, type TestDb } from "../helpers.ts";
