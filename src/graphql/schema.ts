@@ -12,7 +12,9 @@ import { addJobTypes } from "./job/type.ts";
 import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
 import { addOrganizationTypes } from "./organization.ts";
-import { addWebhookTypes } from "./webhooks.ts";
+import { addWebhookMutations } from "./webhooks/mutations.ts";
+import { addWebhookSubscription } from "./webhooks/subscription.ts";
+import { addWebhookTypes } from "./webhooks/types.ts";
 
 export function buildSchema(): GraphQLSchema {
   const builder = createBuilder();
@@ -27,7 +29,9 @@ export function buildSchema(): GraphQLSchema {
   addVideoJobTypes(builder);
   const documentRefs = addDocumentJobTypes(builder);
   addDocumentTransform(builder, documentRefs);
-  addWebhookTypes(builder);
+  const webhookRefs = addWebhookTypes(builder);
+  addWebhookMutations(builder, webhookRefs);
+  addWebhookSubscription(builder, webhookRefs);
   return builder.toSchema();
 }
 
