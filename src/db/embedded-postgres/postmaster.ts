@@ -7,11 +7,11 @@ import pg from "pg";
 import { EmbeddedPostgresError } from "./errors.ts";
 import { errCode, sleep } from "./shared.ts";
 
+/** The pid written in a pid file (ours or postgres' own), or undefined when missing or garbled. */
 export async function readPid(file: string): Promise<number | undefined> {
   const n = Number.parseInt(await fs.readFile(file, "utf8").catch(() => ""), 10);
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
-
 
 /** Alive and not a zombie (a dead child its parent has not reaped still answers kill(0)). */
 export function isAlive(pid: number): boolean {
@@ -40,7 +40,6 @@ export async function isPostmasterFor(pid: number, pgDir: string): Promise<boole
   const dir = d >= 0 ? args[d + 1] : undefined;
   return path.basename(args[0] ?? "") === "postgres" && dir !== undefined && path.resolve(dir) === path.resolve(pgDir);
 }
-
 
 export function signal(pid: number, sig: NodeJS.Signals): void {
   try {

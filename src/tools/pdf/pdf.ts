@@ -76,7 +76,6 @@ export function renderPages(path: string, pages: number[] | null, opts: RenderPa
   );
 }
 
-
 /**
  * The raster images drawn on `pages` (all when omitted), decoded by pdf.js and written as PNG
  * (1-bit gray, RGB or RGBA as decoded; a soft mask becomes the alpha channel). Kept: image
