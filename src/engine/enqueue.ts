@@ -107,6 +107,19 @@ export async function enqueue(db: Queryable, registry: ProcessorRegistry, req: E
   });
 }
 
+/**
+ * A job Spool enqueues itself (webhook.deliver's next attempt, a redelivery): its input is
+ * Spool's, not a client's, and an API process may not register the type, so it is not
+ * validated against a registry; the insert is the same one.
+ */
+export async function enqueueInternal(db: Queryable, req: { organizationId: string; type: string; input: unknown; runAt?: Date | null }): Promise<Job> {
+  const { job } = await insert(db, {
+    organizationId: req.organizationId, type: req.type, input: req.input, priority: "NORMAL", maxAttempts: DEFAULT_MAX_ATTEMPTS,
+    runAt: req.runAt ?? undefined, idempotencyKey: undefined, metadata: {}, parentId: null,
+  });
+  return job;
+}
+
 export type BatchRequest = EnqueueOptions & {
   organizationId: string;
   jobs: Array<Omit<EnqueueRequest, "organizationId" | "idempotencyKey">>;

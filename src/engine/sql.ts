@@ -7,6 +7,11 @@
 // Events: state-changing statements insert their `job_events` rows in the same statement
 // (data-modifying CTEs), so a job never changes without its history saying so, and the
 // event trigger's NOTIFY is sent at that commit.
+//
+// Birth: every job row is inserted by the SQL function spool_insert_job (with its QUEUED
+// event), through enqueue() (engine/enqueue.ts), with one named exception: the webhook
+// outbox, plpgsql spool_webhook_publish, calls the same function from inside Postgres for
+// the webhook.deliver jobs of each message.
 
 const TERMINAL = `('SUCCEEDED','FAILED','CANCELLED')`;
 
@@ -24,18 +29,16 @@ const TERMINAL = `('SUCCEEDED','FAILED','CANCELLED')`;
 const flushIfTerminal = (status: string) =>
   `case when ${status} in ${TERMINAL} then set_config('synchronous_commit', 'on', true) end as flushed`;
 
-/** $1 org, $2 type, $3 input jsonb, $4 priority, $5 max_attempts, $6 run_at (null = now), $7 idempotency_key, $8 metadata jsonb, $9 parent_id */
+/**
+ * The one door to the jobs table: spool_insert_job (migration 20261203130000_one_job_insert)
+ * inserts the row and its QUEUED event together. enqueue() calls it through this statement;
+ * the one other caller is the webhook outbox (plpgsql spool_webhook_publish, run by the
+ * job-event trigger at commit), which births webhook.deliver jobs inside Postgres.
+ * $1 org, $2 type, $3 input jsonb, $4 priority, $5 max_attempts, $6 run_at (null = now),
+ * $7 idempotency_key, $8 metadata jsonb, $9 parent_id
+ */
 export const insertJob = `
-with j as (
-  insert into jobs (organization_id, type, input, priority, max_attempts, run_at, idempotency_key, metadata, parent_id)
-  values ($1, $2, $3::jsonb, $4::job_priority, $5, coalesce($6::timestamptz, now()), $7, $8::jsonb, $9)
-  on conflict (organization_id, idempotency_key) where idempotency_key is not null do nothing
-  returning *
-), e as (
-  insert into job_events (organization_id, job_id, kind, data)
-  select organization_id, id, 'STATUS', jsonb_build_object('status', status, 'attempt', 0) from j
-)
-select * from j`;
+select * from spool_insert_job($1, $2, $3::jsonb, $4::job_priority, $5, $6::timestamptz, $7, $8::jsonb, $9)`;
 
 /** $1 org, $2 idempotency key */
 export const selectByIdempotencyKey = `

@@ -12,10 +12,11 @@ import type pg from "pg";
 import { Webhook } from "standardwebhooks";
 import { z } from "zod";
 import { SpoolError } from "../errors.ts";
+import { enqueueInternal } from "../engine/enqueue.ts";
 import { inTransaction } from "../engine/queryable.ts";
 import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import { decryptSecret } from "../services/webhook-secrets.ts";
-import { enqueueDeliveryJob, type EndpointRow } from "../services/webhooks.ts";
+import type { EndpointRow } from "../services/webhooks.ts";
 import { request, type OutboundPolicy } from "../tools/http.ts";
 import { fenceAttempt } from "./media/outputs.ts";
 
@@ -146,7 +147,7 @@ export const webhookDeliver = defineJobType<WebhookDeliverDeps, Input, DeliverRe
         `update webhook_deliveries set status = $2, attempt_count = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6, updated_at = now() where id = $1`,
         [deliveryId, status, attempt, next, statusCode, error?.slice(0, 1000) ?? null]);
       await tx.query(`update webhook_endpoints set failing_since = $2 where id = $1`, [row.endpoint_id, failingSince]);
-      if (next) await enqueueDeliveryJob(tx, job.organizationId, deliveryId, next);
+      if (next) await enqueueInternal(tx, { organizationId: job.organizationId, type: "webhook.deliver", input: { deliveryId }, runAt: next });
       if (disable) {
         await tx.query(`update webhook_endpoints set active = false, disabled_reason = $2, disabled_at = now(), updated_at = now() where id = $1`, [row.endpoint_id, disable]);
         // Other pending deliveries to it stop at their next attempt (the endpoint is inactive).

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { enqueue, type EnqueueOptions } from "../engine/enqueue.ts";
 import { SpoolError } from "../errors.ts";
 import { inTransaction, type Queryable } from "../engine/queryable.ts";
-import * as sql from "../engine/sql.ts";
+import { cancelJobs } from "../engine/control.ts";
 import type { Job } from "../engine/types.ts";
 import type { ProcessorRegistry } from "../engine/registry.ts";
 import { checkUrl } from "../tools/http.ts";
@@ -152,7 +152,7 @@ export async function updateItem(pool: pg.Pool, kind: ItemKind, organizationId: 
 export async function deleteItem(assets: AssetServices, pool: pg.Pool, kind: ItemKind, organizationId: string, id: string): Promise<ItemRow> {
   const { item, keys } = await inTransaction(pool, async (tx) => {
     const item = await getItem(tx, kind, organizationId, id);
-    if (item.ingest_job_id) await tx.query(sql.cancel, [organizationId, item.ingest_job_id]);
+    if (item.ingest_job_id) await cancelJobs(tx, { organizationId, id: item.ingest_job_id });
     const { rows } = await tx.query<{ key: string }>(`delete from assets where ${OWNER[kind]} = $1 returning key`, [id]);
     await tx.query(`delete from ${TABLES[kind]} where id = $1 and organization_id = $2`, [id, organizationId]);
     return { item, keys: rows.map((r) => r.key) };

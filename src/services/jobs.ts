@@ -1,28 +1,24 @@
 // Job use-cases shared by the GraphQL resolvers, the CLI and tests. Each takes the pool
 // first and the caller's organization: a job of another organization is NOT_FOUND.
 import type pg from "pg";
-import { refreshParent } from "../engine/batch.ts";
+import * as control from "../engine/control.ts";
 import { enqueue, enqueueBatch, type BatchRequest, type EnqueueOptions, type EnqueueResult } from "../engine/enqueue.ts";
 import { SpoolError } from "../errors.ts";
 import { isUuid } from "../uuid.ts";
 import { inTransaction } from "../engine/queryable.ts";
-import { toJob } from "../engine/rows.ts";
-import * as sql from "../engine/sql.ts";
 import type { Job } from "../engine/types.ts";
 import type { ProcessorRegistry } from "../engine/registry.ts";
 import type { OutboundPolicy } from "../tools/http.ts";
 import { jobWebhookEndpoint } from "./webhooks.ts";
-
 
 function notFound(id: string): SpoolError {
   return new SpoolError("NOT_FOUND", `No job ${id} in your organization.`);
 }
 
 export async function getJob(pool: pg.Pool, organizationId: string, id: string): Promise<Job> {
-  if (!isUuid(id)) throw notFound(id);
-  const { rows } = await pool.query(`select * from jobs where id = $1 and organization_id = $2`, [id, organizationId]);
-  if (!rows[0]) throw notFound(id);
-  return toJob(rows[0]);
+  const job = isUuid(id) ? await control.findJob(pool, { organizationId, id }) : null;
+  if (!job) throw notFound(id);
+  return job;
 }
 
 /**
@@ -76,14 +72,7 @@ function refuseInternal(registry: ProcessorRegistry, types: string[]): void {
  * cancelling a SUCCEEDED or FAILED one is a CONFLICT.
  */
 export async function cancelJob(pool: pg.Pool, organizationId: string, id: string): Promise<Job> {
-  const job = await getJob(pool, organizationId, id);
-  await pool.query(sql.cancel, [organizationId, id]);
-  const now = await getJob(pool, organizationId, id);
-  if (now.status !== "CANCELLED") {
-    throw new SpoolError("CONFLICT", `Job ${id} is ${now.status}; only QUEUED or RUNNING jobs can be cancelled.`, { status: now.status });
-  }
-  if (job.parentId) await refreshParent(pool, job.parentId);
-  return now;
+  return control.cancel(pool, await getJob(pool, organizationId, id));
 }
 
 /** Runs a FAILED or CANCELLED job again, with `extraAttempts` more attempts (default 3). */
@@ -91,14 +80,5 @@ export async function retryJob(pool: pg.Pool, organizationId: string, id: string
   if (!Number.isInteger(extraAttempts) || extraAttempts < 1 || extraAttempts > 25) {
     throw new SpoolError("INVALID_INPUT", "extraAttempts must be an integer from 1 to 25.");
   }
-  const job = await getJob(pool, organizationId, id);
-  if (job.status !== "FAILED" && job.status !== "CANCELLED") {
-    throw new SpoolError("CONFLICT", `Job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried.`, { status: job.status });
-  }
-  await inTransaction(pool, async (tx) => {
-    await tx.query(sql.retry, [organizationId, id, extraAttempts]);
-    if (job.parentId) await tx.query(sql.reopenParent, [job.parentId]);
-  });
-  if (job.parentId) await refreshParent(pool, job.parentId);
-  return getJob(pool, organizationId, id);
+  return control.retry(pool, await getJob(pool, organizationId, id), extraAttempts);
 }

@@ -5,7 +5,7 @@
 import type pg from "pg";
 import { SpoolError } from "../errors.ts";
 import { inTransaction } from "../engine/queryable.ts";
-import * as sql from "../engine/sql.ts";
+import { enqueueInternal } from "../engine/enqueue.ts";
 import { checkUrl, type OutboundPolicy } from "../tools/http.ts";
 import { WEBHOOK_EVENT_TYPES } from "./webhook-events.ts";
 import { encryptSecret, newWebhookSecret } from "./webhook-secrets.ts";
@@ -193,19 +193,7 @@ export async function redeliver(deps: WebhookDeps, organizationId: string, deliv
     const { rows: [d] } = await tx.query<{ id: string }>(
       `insert into webhook_deliveries (organization_id, message_id, endpoint_id, next_attempt_at, redelivery_of_id) values ($1, $2, $3, now(), $4) returning id`,
       [organizationId, row.message_id, row.endpoint_id, deliveryId]);
-    await enqueueDeliveryJob(tx, organizationId, d!.id, null);
+    await enqueueInternal(tx, { organizationId, type: "webhook.deliver", input: { deliveryId: d!.id } });
     return d!.id;
   });
-}
-
-/**
- * The webhook.deliver job of one attempt (at `runAt`, or now), inserted with the engine's own
- * statement (job row and QUEUED event together). Not through enqueue(): it is an internal type
- * and its input is ours, not a client's.
- */
-export async function enqueueDeliveryJob(tx: pg.PoolClient | pg.Pool, organizationId: string, deliveryId: string, runAt: Date | null): Promise<string> {
-  const { rows } = await tx.query<{ id: string }>({ name: "spool_insert_job", text: sql.insertJob }, [
-    organizationId, "webhook.deliver", JSON.stringify({ deliveryId }), "NORMAL", 3, runAt, null, "{}", null,
-  ]);
-  return rows[0]!.id;
 }

@@ -13,11 +13,12 @@ import { fileURLToPath } from "node:url";
 import { WebhookVerificationError } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
+import { enqueueInternal } from "../../src/engine/enqueue.ts";
 import { RETRY_SCHEDULE_MS, webhookId } from "../../src/processors/webhook-deliver.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { payloadSchema, type WebhookEventType } from "../../src/services/webhook-events.ts";
 import {
-  createEndpoint, enqueueDeliveryJob, redeliver, rotateSecret, testEndpoint, updateEndpoint, type WebhookDeps,
+  createEndpoint, redeliver, rotateSecret, testEndpoint, updateEndpoint, type WebhookDeps,
 } from "../../src/services/webhooks.ts";
 import { defaultOutboundPolicy, request } from "../../src/tools/http.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
@@ -494,7 +495,7 @@ describe("organizations and payloads", () => {
     await db.pool.query(`update jobs set run_at = now() + interval '100 years' where input->>'deliveryId' = $1`, [pendingA]);
     await expect(redeliver(api.webhooks, b, pendingA)).rejects.toMatchObject({ code: "NOT_FOUND" });
     // …and a webhook.deliver job of B naming A's delivery sends nothing and changes nothing.
-    const foreignJob = await enqueueDeliveryJob(db.pool, b, pendingA, null);
+    const foreignJob = (await enqueueInternal(db.pool, { organizationId: b, type: "webhook.deliver", input: { deliveryId: pendingA } })).id;
     const sentBefore = rx.received.length;
     expect(await engine.drain()).toBe(1);
     expect(rx.received.length).toBe(sentBefore);
