@@ -3,6 +3,9 @@
 // the Document: previews, text/Markdown/HTML outputs, the text of each page, page count and
 // the file's properties.
 import type { StoredWord } from "../processors/documents/pages.ts";
+import { documentExtractText } from "../processors/document-extract-text.ts";
+import { documentPreview } from "../processors/document-preview.ts";
+import { documentProcess } from "../processors/document-process.ts";
 import { submitItemJob } from "../services/items.ts";
 import type { PdfInfo } from "../tools/pdf/types.ts";
 import type { Builder } from "./builder.ts";
@@ -157,15 +160,15 @@ export function addDocumentJobTypes(builder: Builder) {
   });
 
   builder.mutationFields((t) => ({
-    processDocument: t.field({
+    [documentProcess.mutation.name]: t.field({
       type: Payload,
-      description: "Text, Markdown, HTML and previews of a PDF or image, with OCR where there is no text layer. Runs a document.process job; progress per page.",
+      description: documentProcess.mutation.description,
       args: { input: t.arg({ type: ProcessInput, required: true }) },
       resolve: async (_r, { input }, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.process", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
+          kind: "document", type: documentProcess.type, itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: withoutNulls({
             outputs: input.outputs, ocr: ocrOf(input.ocrEnabled), language: input.language, extractImages: input.extractImages,
             preserveFormatting: input.preserveFormatting, previewPages: input.previewPages, previewWidth: input.previewWidth, previewFormat: input.previewFormat,
@@ -174,29 +177,29 @@ export function addDocumentJobTypes(builder: Builder) {
         return { jobId: job.id, documentId };
       },
     }),
-    extractDocumentText: t.field({
+    [documentExtractText.mutation.name]: t.field({
       type: Payload,
-      description: "The text of every page with OCR confidence and word boxes, stored on Document.pages. Runs a document.extractText job.",
+      description: documentExtractText.mutation.description,
       args: { input: t.arg({ type: ExtractInput, required: true }) },
       resolve: async (_r, { input }, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.extractText", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
+          kind: "document", type: documentExtractText.type, itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: withoutNulls({ ocr: ocrOf(input.ocrEnabled), language: input.language }),
         });
         return { jobId: job.id, documentId };
       },
     }),
-    createDocumentPreviews: t.field({
+    [documentPreview.mutation.name]: t.field({
       type: Payload,
-      description: "Render chosen pages to images. Runs a document.preview job.",
+      description: documentPreview.mutation.description,
       args: { input: t.arg({ type: Input, required: true }) },
       resolve: async (_r, { input }, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.preview", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
+          kind: "document", type: documentPreview.type, itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: withoutNulls({ pages: input.pages, width: input.width, height: input.height, format: input.format, quality: input.quality }),
         });
         return { jobId: job.id, documentId };

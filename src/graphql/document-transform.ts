@@ -4,7 +4,7 @@
 // INVALID_INPUT names the field; a malformed or foreign id is NOT_FOUND as everywhere). Also the links between Documents and the jobs that made
 // them: Document.derivedFrom, Document.createdByJob and Job.outputDocuments.
 import { SpoolError } from "../errors.ts";
-import { STAMP_ANCHORS } from "../processors/document-transform.ts";
+import { documentTransform, STAMP_ANCHORS } from "../processors/document-transform.ts";
 import { submitItemJob } from "../services/items.ts";
 import type { Builder } from "./builder.ts";
 import { requireScope } from "./context.ts";
@@ -178,16 +178,16 @@ export function addDocumentTransform(builder: Builder, refs: Refs) {
   }));
 
   builder.mutationFields((t) => ({
-    transformDocument: t.field({
+    [documentTransform.mutation.name]: t.field({
       type: refs.DocumentJobPayload,
-      description: "Make new PDF Documents from a PDF Document: merge, extract, rotate, stamp, set properties, split. Runs a document.transform job; the result is on job.outputDocuments.",
+      description: documentTransform.mutation.description,
       args: { input: t.arg({ type: Input, required: true }) },
       resolve: async (_r, { input }, ctx) => {
         const { organizationId } = requireScope(ctx, "jobs:write");
         const documentId = idOf("Document", input.documentId);
         const operations = (input.operations as Op[]).map(operationOf);
         const job = await submitItemJob(ctx.pool, ctx.registry, organizationId, {
-          kind: "document", type: "document.transform", itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
+          kind: "document", type: documentTransform.type, itemId: documentId, idempotencyKey: input.idempotencyKey ?? undefined, ...jobWebhookOption(ctx, input.webhookUrl),
           input: withoutNulls({ operations, title: input.title, tags: input.tags }),
         });
         return { jobId: job.id, documentId };

@@ -22,6 +22,7 @@ export type ExtractTextResult = ReadSummary & {
 export const documentExtractText = defineJobType<DocumentDeps, ExtractTextInput, ExtractTextResult>({
   type: "document.extractText",
   description: "Text of every page (text layer, OCR where there is none), with OCR confidence and word boxes, stored on the Document.",
+  mutation: { name: "extractDocumentText", description: "The text of every page with OCR confidence and word boxes, stored on Document.pages. Runs a document.extractText job." },
   input: extractTextInput,
   timeoutMs: 60 * 60_000,
   async run(job: Job<ExtractTextInput>, ctx: JobContext, deps): Promise<ExtractTextResult> {

@@ -33,6 +33,7 @@ export type PreviewResult = { pageCount: number; previews: Array<{ page: number;
 export const documentPreview = defineJobType<MediaDeps, PreviewInput, PreviewResult>({
   type: "document.preview",
   description: "Chosen pages of a PDF (or an image document) rendered to png/jpg/webp at a width or height.",
+  mutation: { name: "createDocumentPreviews", description: "Render chosen pages to images. Runs a document.preview job." },
   input: previewInput,
   timeoutMs: 30 * 60_000,
   async run(job: Job<PreviewInput>, ctx: JobContext, deps): Promise<PreviewResult> {

@@ -51,6 +51,7 @@ const TEXT_OUTPUTS = {
 export const documentProcess = defineJobType<DocumentDeps, ProcessInput, ProcessResult>({
   type: "document.process",
   description: "A PDF or image to text, Markdown, HTML and page previews (OCR where there is no text layer), optionally with its embedded images.",
+  mutation: { name: "processDocument", description: "Text, Markdown, HTML and previews of a PDF or image, with OCR where there is no text layer. Runs a document.process job; progress per page." },
   input: processInput,
   timeoutMs: 60 * 60_000,
   async run(job: Job<ProcessInput>, ctx: JobContext, deps): Promise<ProcessResult> {

@@ -162,6 +162,7 @@ type Part = { file: string; title: string; pageCount: number };
 export const documentTransform = defineJobType<MediaDeps, TransformInput, TransformResult>({
   type: "document.transform",
   description: "A new PDF Document (or several, after a final split) from a PDF Document and a list of operations: merge, extractPages, rotate, stampText, stampImage, setMetadata, split.",
+  mutation: { name: "transformDocument", description: "Make new PDF Documents from a PDF Document: merge, extract, rotate, stamp, set properties, split. Runs a document.transform job; the result is on job.outputDocuments." },
   input: transformInput,
   timeoutMs: 30 * 60_000,
   async run(job: Job<TransformInput>, ctx: JobContext, deps): Promise<TransformResult> {
