@@ -86,6 +86,28 @@ export async function runCommand(name: string, fn: () => Promise<void>): Promise
   }
 }
 
+/** "a", "a or b", "a, b or c": the commands a usage error lists. */
+const orList = (names: string[]) => (names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`);
+
+/**
+ * `spool <name> <command> …`: prints `usage` for help, else runs the command named first
+ * with the remaining arguments (runCommand's exit codes).
+ */
+export function runSubcommand(name: string, usage: string, argv: string[], commands: Record<string, (args: string[]) => Promise<void>>): Promise<number> {
+  return runCommand(name, async () => {
+    const [sub, ...args] = argv;
+    if (sub === "help" || argv.includes("--help") || argv.includes("-h")) {
+      process.stdout.write(usage);
+      return;
+    }
+    const names = Object.keys(commands);
+    if (sub === undefined) throw new UsageError(`missing a command: ${orList(names)}`);
+    // Own properties only: "constructor" is no command.
+    if (!Object.hasOwn(commands, sub)) throw new UsageError(`unknown command "${sub}"; expected ${orList(names)}`);
+    return commands[sub]!(args);
+  });
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

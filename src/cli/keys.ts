@@ -7,7 +7,7 @@ import {
   createApiKey, DEFAULT_ORGANIZATION_SLUG, generateKeyValue, listApiKeys, parseKey, revokeApiKey, SCOPES,
 } from "../services/api-keys.ts";
 import { createOrganization, ensureOrganization, SLUG_FORMAT } from "../services/organizations.ts";
-import { iso, parse, printJson, printTable, required, runCommand, UsageError, withDatabase } from "./common.ts";
+import { iso, parse, printJson, printTable, required, runSubcommand, UsageError, withDatabase } from "./common.ts";
 
 export const KEYS_USAGE = `usage: spool keys <command>
 
@@ -40,21 +40,7 @@ function orgSlug(value: string | boolean | undefined): string {
 }
 
 export function runKeys(argv: string[]): Promise<number> {
-  return runCommand("keys", async () => {
-    const [sub, ...args] = argv;
-    if (sub === "help" || argv.includes("--help") || argv.includes("-h")) {
-      process.stdout.write(KEYS_USAGE);
-      return;
-    }
-    if (sub === undefined) throw new UsageError("missing a command: create, list, revoke or generate");
-    switch (sub) {
-      case "create": return create(args);
-      case "list": return list(args);
-      case "revoke": return revoke(args);
-      case "generate": return generate(args);
-      default: throw new UsageError(`unknown command "${sub}"; expected create, list, revoke or generate`);
-    }
-  });
+  return runSubcommand("keys", KEYS_USAGE, argv, { create, list, revoke, generate });
 }
 
 /** Scopes from "a,b, c": every one known, at least one. */

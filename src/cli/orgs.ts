@@ -1,6 +1,6 @@
 // `spool orgs …`: create and list organizations (tenants) from the shell.
 import { createOrganization, SLUG_FORMAT } from "../services/organizations.ts";
-import { iso, parse, printJson, printTable, required, runCommand, UsageError, withDatabase } from "./common.ts";
+import { iso, parse, printJson, printTable, required, runSubcommand, UsageError, withDatabase } from "./common.ts";
 
 export const ORGS_USAGE = `usage: spool orgs <command>
 
@@ -15,19 +15,7 @@ Exit status: 0 done, 1 failed, 2 bad usage.
 `;
 
 export function runOrgs(argv: string[]): Promise<number> {
-  return runCommand("orgs", async () => {
-    const [sub, ...args] = argv;
-    if (sub === "help" || argv.includes("--help") || argv.includes("-h")) {
-      process.stdout.write(ORGS_USAGE);
-      return;
-    }
-    if (sub === undefined) throw new UsageError("missing a command: create or list");
-    switch (sub) {
-      case "create": return create(args);
-      case "list": return list(args);
-      default: throw new UsageError(`unknown command "${sub}"; expected create or list`);
-    }
-  });
+  return runSubcommand("orgs", ORGS_USAGE, argv, { create, list });
 }
 
 async function create(args: string[]) {
