@@ -10,7 +10,7 @@ import { createFetch } from "@whatwg-node/fetch";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { keyFrom, principalFor, type Context, type Deps } from "./graphql/context.ts";
-import { expectedCode, maskError } from "./graphql/errors.ts";
+import { expectedCode, maskError } from "./graphql/mask-error.ts";
 import { DEFAULT_PAGE } from "./graphql/builder.ts";
 import { useCostLimit } from "./graphql/cost.ts";
 import { useHideSchema } from "./graphql/hide-schema.ts";

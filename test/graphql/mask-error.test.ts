@@ -5,7 +5,7 @@ import { GraphQLError } from "graphql";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/database.ts";
-import { maskError } from "../../src/graphql/errors.ts";
+import { maskError } from "../../src/graphql/mask-error.ts";
 import { createTestDatabase, log, type TestDb } from "../helpers.ts";
 
 let db: TestDb;
