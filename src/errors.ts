@@ -78,6 +78,15 @@ export class SpoolError extends Error {
 }
 
 /**
+ * ABORTED for an operation stopped by `signal` (the job was cancelled, its lease lost, the server
+ * is stopping), saying what stopped and why. One wording for every adapter that kills a child.
+ */
+export function abortError(signal: AbortSignal, what: string): SpoolError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
+  return new SpoolError("ABORTED", `${what} stopped: ${reason}`);
+}
+
+/**
  * Thrown by a processor to fail its job with a stable code. `retryable: false` (the
  * default) fails the job permanently; `true` lets the engine retry with backoff.
  */

@@ -2,7 +2,7 @@
 // failed, so the last lines (stats lines left out) travel with the error, and a few known
 // lines mark the input as undecodable, which is the client's problem (VIDEO_FORMAT_UNSUPPORTED)
 // rather than a failed transcode.
-import { JobError, SpoolError, type ErrorCode } from "../../errors.ts";
+import { JobError, type ErrorCode } from "../../errors.ts";
 
 const TAIL_LINES = 40;
 const MESSAGE_TAIL_LINES = 10;
@@ -14,11 +14,6 @@ export class FfmpegError extends JobError {
     super(code, message, { retryable: false, details: { stderrTail } });
     this.stderrTail = stderrTail;
   }
-}
-
-export function abortError(signal: AbortSignal, what: string): SpoolError {
-  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
-  return new SpoolError("ABORTED", `${what} stopped: ${reason}`);
 }
 
 const UNDECODABLE = [

@@ -6,8 +6,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import { abortError } from "../../errors.ts";
 import { checkFormat, checkPath, finite, PATH_RULE, seconds } from "./argv.ts";
-import { abortError, FfmpegError, LineRing, withTail } from "./failures.ts";
+import { FfmpegError, LineRing, withTail } from "./failures.ts";
 import { mediaInfoFromProbe, num, type MediaInfo, type ProbeData } from "./media-info.ts";
 import { guarded, KILL_SETTLE_MS } from "./orphan-guard.ts";
 

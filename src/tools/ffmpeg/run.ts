@@ -10,8 +10,9 @@ import type { ChildProcess } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import fluentFfmpeg from "fluent-ffmpeg";
+import { abortError } from "../../errors.ts";
 import { buildFfmpegArgs, type FfmpegSpec } from "./argv.ts";
-import { abortError, FfmpegError, isUndecodable, LineRing, withTail } from "./failures.ts";
+import { FfmpegError, isUndecodable, LineRing, withTail } from "./failures.ts";
 import { guarded, KILL_SETTLE_MS } from "./orphan-guard.ts";
 
 export type FfmpegProgress = { fraction: number | null; outTimeSec: number; fps: number | null; speed: number | null; etaSec: number | null };

@@ -4,7 +4,7 @@
 // processors call `OcrPool.recognize`. Language data comes from languages.ts, offline.
 import os from "node:os";
 import type Tesseract from "tesseract.js";
-import { JobError, SpoolError } from "../../errors.ts";
+import { abortError, JobError, SpoolError } from "../../errors.ts";
 import { LANGUAGE_RE, loadLanguageData, userCacheRoot, type LanguageData } from "./languages.ts";
 import type { OcrPoolOptions, OcrPoolStats, OcrRecognizeOptions, OcrResult } from "./types.ts";
 import { describe, readImage, startWorker, toResult, wrapperUrl, type Slot } from "./worker.ts";
@@ -21,11 +21,6 @@ type Request = {
   resolve: (r: OcrResult) => void;
   reject: (e: Error) => void;
 };
-
-function abortError(signal: AbortSignal): SpoolError {
-  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
-  return new SpoolError("ABORTED", `OCR stopped: ${reason}`);
-}
 
 export class OcrPool {
   readonly size: number;
@@ -78,10 +73,10 @@ export class OcrPool {
     this.assertOpen();
     const language = opts.language ?? "eng";
     const { signal } = opts;
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError(signal, "OCR");
     const data = await this.language(language);
     const bytes = await readImage(image);
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError(signal, "OCR");
     this.assertOpen();
     return new Promise<OcrResult>((resolve, reject) => {
       const req: Request = {
@@ -183,7 +178,7 @@ export class OcrPool {
 
   private abort(req: Request): void {
     if (req.settled || !req.signal) return;
-    const err = abortError(req.signal);
+    const err = abortError(req.signal, "OCR");
     const queued = this.queue.indexOf(req);
     if (queued >= 0) {
       this.queue.splice(queued, 1);

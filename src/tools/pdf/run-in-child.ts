@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { JobError, SpoolError } from "../../errors.ts";
+import { abortError, JobError, SpoolError } from "../../errors.ts";
 import type { OnPage, PdfLimits, PdfRunOptions, WorkerMessage } from "./types.ts";
 
 const DEFAULT_PDF_LIMITS: Required<PdfLimits> = {
@@ -80,11 +80,6 @@ function rssMb(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-function abortError(signal: AbortSignal, what: string): SpoolError {
-  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
-  return new SpoolError("ABORTED", `${what} stopped: ${reason}`);
 }
 
 /** Runs one operation in a fresh child and settles when it answers, dies, or is killed. */
