@@ -9,11 +9,10 @@ import type { z } from "zod";
 import { JobError } from "../errors.ts";
 import { defineJobType, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
-import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { FfmpegError } from "../tools/ffmpeg/failures.ts";
 import { AUDIO_ENCODERS, audioInput, encoderFor, type AudioCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
-import { loadVideo, probeSource, withWorkDir, type MediaDeps } from "./media/source.ts";
+import { loadVideo, probeSource, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
 export type AudioInput = z.infer<ReturnType<typeof audioInput>>;
@@ -185,7 +184,7 @@ export const audioTranscode = defineJobType<MediaDeps, AudioInput, AudioResult>(
       const bitrateKbps = fmt.codec === "opus" ? Math.min(input.bitrateKbps, 256 * channels) : input.bitrateKbps;
       const label = `${format}-${bitrateKbps}k`;
       const out = path.join(dir, `${label}.${fmt.ext}`);
-      const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
+      const inputs = [sourceInput(src, local)];
       const denoise = input.noiseReduction === "off" ? null : DENOISE[input.noiseReduction];
       // -ar always: loudnorm works at 192 kHz and would hand that rate to the encoder.
       const encode = ["-ar", String(sampleRate), "-ac", String(channels), "-c:a", encoder,

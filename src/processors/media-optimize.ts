@@ -8,12 +8,11 @@ import type { z } from "zod";
 import { JobError } from "../errors.ts";
 import { defineJobType } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
-import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
+import { audioEncoderArgs, displaySize, outputSize, videoEncoderArgs } from "./media/encoders.ts";
 import { optimizeInput } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
-import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
+import { loadVideo, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
-import { audioEncoderArgs, displaySize, videoEncoderArgs } from "./video-transcode.ts";
 
 export type OptimizeInput = z.infer<ReturnType<typeof optimizeInput>>;
 export type OptimizeResult = {
@@ -79,9 +78,8 @@ export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeRes
       const videoKbps = videoBitrateFor(targetBytes, duration, audioKbps);
 
       const shown = displaySize(video);
-      let filter: string | null = null;
-      if (input.maxHeight !== undefined && shown.height > input.maxHeight) filter = `scale=-2:${input.maxHeight}`;
-      else if (shown.width % 2 || shown.height % 2) filter = `scale=${shown.width - (shown.width % 2)}:${shown.height - (shown.height % 2)}`;
+      const shrink = input.maxHeight !== undefined && shown.height > input.maxHeight;
+      const { filter } = outputSize(shown, shrink ? { height: input.maxHeight } : {});
 
       const mb = Number(input.targetSizeMB.toFixed(2));
       const label = `optimized-${mb}MB`;
@@ -94,7 +92,7 @@ export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeRes
         { name: "pass2", weight: 12 },
         { name: "store", weight: 1 },
       ]);
-      const inputs: FfmpegSpec["inputs"] = [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }];
+      const inputs = [sourceInput(src, local)];
       // Both passes must encode the same frames: x264's second pass reads one line of stats
       // per first-pass frame. By default ffmpeg keeps a variable-frame-rate source's frames
       // into the null muxer but duplicates them to a constant rate into mp4, and pass 2 then

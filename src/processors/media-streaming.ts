@@ -23,6 +23,7 @@ import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { FfmpegError } from "../tools/ffmpeg/failures.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
 import { avcHighCodec, h264HighLevel, levelName, parseMediaPlaylist, writeMasterPlaylist } from "../tools/hls.ts";
+import { displaySize } from "./media/encoders.ts";
 import { streamingInput } from "./media/inputs.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
@@ -125,12 +126,6 @@ export function planLadder(input: Pick<StreamingInput, "renditions">, source: { 
     return { name, height: r.height, width, videoKbps: r.videoBitrateKbps, audioKbps: r.audioBitrateKbps, level, codecs };
   });
   return { rungs, dropped };
-}
-
-/** The height and width the viewer sees: ffmpeg rotates the decoded frames (autorotate). */
-function displayed(video: NonNullable<MediaInfo["video"]>): { width: number; height: number } {
-  const quarter = video.rotation === 90 || video.rotation === 270;
-  return quarter ? { width: video.height, height: video.width } : { width: video.width, height: video.height };
 }
 
 /** x264 settings of one rung; `s` is the stream specifier suffix (":v:1") inside a multi-stream output. */
@@ -288,7 +283,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
       await stages.enter("probe");
       const info = await probeSource(deps, src, local, ctx);
       const video = requireVideoStream(info);
-      const shown = displayed(video);
+      const shown = displaySize(video);
       const capFps = video.fps !== null && video.fps > MAX_FPS;
       const fps = capFps ? MAX_FPS : video.fps;
       const { rungs, dropped } = planLadder(input, shown, fps, info.audio !== null);

@@ -14,10 +14,9 @@ import { inTransaction } from "../engine/queryable.ts";
 import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import type { Loudness } from "./audio-transcode.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
-import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
 import { analyzeInput } from "./media/inputs.ts";
-import { loadVideo, probeSource, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
+import { loadVideo, probeSource, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
 export type Scene = { timeSeconds: number; score: number };
@@ -138,7 +137,7 @@ export const videoAnalyze = defineJobType<MediaDeps, AnalyzeInput, AnalyzeResult
       const result = await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
         await stages.enter("probe");
         const metadata = await probeSource(deps, { ...src, media: null }, local, ctx) /* a fresh probe, not the cached one */;
-        const source = { path: local, format: demuxerFor(src.source.content_type) ?? undefined };
+        const source = sourceInput(src, local);
         const opts = { durationSec: metadata.durationSec, maxOutputBytes: deps.assets.limits.videoBytes };
 
         let scenes: Scene[] | null = null;

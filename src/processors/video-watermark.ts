@@ -13,10 +13,12 @@ import { JobError, SpoolError } from "../errors.ts";
 import { defineJobType, type Job, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
+import type { FfmpegCapabilities } from "../tools/ffmpeg/binaries.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
+import { CRF, hevcTagArgs, videoEncoderArgs } from "./media/encoders.ts";
 import { encoderFor, VIDEO_ENCODERS, watermarkInput, type VideoCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
-import { loadImageAsset, loadVideo, MAX_INPUT_PIXELS, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
+import { loadImageAsset, loadVideo, MAX_INPUT_PIXELS, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
 export type WatermarkInput = z.infer<ReturnType<typeof watermarkInput>>;
@@ -24,15 +26,6 @@ export type WatermarkResult = { assetId: string; container: Container; videoCode
 
 type Container = "mp4" | "mov" | "mkv";
 type Position = WatermarkInput["position"];
-
-/**
- * Constant-quality levels per codec, the same as video.transcode's so that a quality name
- * means one thing across job types (x265's scale sits about 5 above x264's).
- */
-const CRF: Record<"h264" | "h265", Record<WatermarkInput["quality"], number>> = {
-  h264: { low: 28, medium: 23, high: 20, ultra: 17 },
-  h265: { low: 33, medium: 28, high: 25, ultra: 22 },
-};
 
 const CONTAINERS: Record<Container, { contentType: string; muxer: string; audioCopy: ReadonlySet<string> }> = {
   mp4: { contentType: "video/mp4", muxer: "mp4", audioCopy: new Set(["aac", "mp3", "ac3", "eac3", "alac"]) },
@@ -93,18 +86,12 @@ export function imageFilter(imageWidth: number, opts: { position: Position; marg
   return `[1:v]scale=${imageWidth}:-1,format=rgba,colorchannelmixer=aa=${opts.opacity.toFixed(3)}[wm];[0:v:0][wm]overlay=x=${x}:y=${y}[v]`;
 }
 
-export function encodeArgs(codec: "h264" | "h265", quality: WatermarkInput["quality"], container: Container, encoder: string): string[] {
-  // veryfast, as video.transcode: ~4× faster than medium at 320×240 for ~10% more bits.
-  const args = ["-c:v", encoder, "-preset", "veryfast", "-crf", String(CRF[codec][quality]), "-pix_fmt", "yuv420p"];
-  if (codec === "h265") {
-    args.push("-x265-params", "log-level=error");
-    // Apple players only play HEVC in mp4/mov tagged hvc1.
-    if (container !== "mkv") args.push("-tag:v", "hvc1");
-  }
-  return args;
+/** h264/h265 at the quality's CRF (media/encoders.ts), tagged for Apple players. */
+function encodeArgs(codec: "h264" | "h265", quality: WatermarkInput["quality"], container: Container, caps: FfmpegCapabilities): string[] {
+  return [...videoEncoderArgs(codec, caps, { crf: CRF[codec][quality] }), "-pix_fmt", "yuv420p", ...hevcTagArgs(codec, container)];
 }
 
-export function audioArgs(audio: MediaInfo["audio"], container: Container): string[] {
+function audioArgs(audio: MediaInfo["audio"], container: Container): string[] {
   if (!audio) return [];
   const copy = CONTAINERS[container].audioCopy.has(audio.codec);
   return ["-map", "0:a:0", ...(copy ? ["-c:a", "copy"] : ["-c:a", "aac", "-b:a", "160k"])];
@@ -121,8 +108,8 @@ export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, Watermark
     const input = job.input;
     const src = await loadVideo(deps.pool, job, input.videoId);
     const image = input.imageAssetId ? await loadImageAsset(deps, job, input.imageAssetId, "imageAssetId") : null;
-    const encoder = encoderFor(VIDEO_ENCODERS, input.videoCodec, deps.ffmpeg.capabilities);
-    if (!encoder) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${input.videoCodec}.`);
+    // Refused before the source is fetched; encodeArgs would refuse it only after the probe.
+    if (!encoderFor(VIDEO_ENCODERS, input.videoCodec, deps.ffmpeg.capabilities)) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${input.videoCodec}.`);
     const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "encode", weight: 20 }, { name: "store", weight: 1 }]);
 
     const withImage = <T>(fn: (imagePath: string | null) => Promise<T>) =>
@@ -134,7 +121,7 @@ export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, Watermark
         const info = await probeSource(deps, src, local, ctx);
         const video = requireVideoStream(info);
         const container = containerFor(src.source.content_type);
-        const spec: FfmpegSpec = { inputs: [{ path: local, format: demuxerFor(src.source.content_type) ?? undefined }], outputs: [] };
+        const spec: FfmpegSpec = { inputs: [sourceInput(src, local)], outputs: [] };
         const place = { position: input.position, margin: input.margin, opacity: input.opacity };
 
         if (input.text) {
@@ -158,7 +145,7 @@ export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, Watermark
         spec.outputs.push({
           path: out,
           args: [
-            "-map", "[v]", ...encodeArgs(input.videoCodec as "h264" | "h265", input.quality, container, encoder),
+            "-map", "[v]", ...encodeArgs(input.videoCodec as "h264" | "h265", input.quality, container, deps.ffmpeg.capabilities),
             ...audioArgs(info.audio, container),
             ...(container === "mkv" ? [] : ["-movflags", "+faststart"]),
             "-f", CONTAINERS[container].muxer,

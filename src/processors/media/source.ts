@@ -9,7 +9,7 @@ import type pg from "pg";
 import { JobError } from "../../errors.ts";
 import type { Job, JobContext } from "../../engine/types.ts";
 import type { AssetRow, AssetServices } from "../../services/assets.ts";
-import type { FfmpegSpec } from "../../tools/ffmpeg/argv.ts";
+import type { FfmpegInput, FfmpegSpec } from "../../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../../tools/ffmpeg/demuxers.ts";
 import { FfmpegError } from "../../tools/ffmpeg/failures.ts";
 import type { Ffmpeg } from "../../tools/ffmpeg/ffmpeg.ts";
@@ -40,6 +40,11 @@ export async function withWorkDir<T>(job: Job, attempt: number, fn: (dir: string
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The source file as an ffmpeg input, its demuxer forced from the type detected at ingest. */
+export function sourceInput(src: VideoSource, localPath: string): FfmpegInput {
+  return { path: localPath, format: demuxerFor(src.source.content_type) ?? undefined };
 }
 
 /**
