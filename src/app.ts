@@ -29,7 +29,9 @@ import { OcrPool } from "./tools/ocr/pool.ts";
 import { createStorage } from "./tools/storage/create-storage.ts";
 
 export type RegistryDeps = {
-  assets: AssetServices; pool: pg.Pool; ffmpeg?: Ffmpeg; ocr?: OcrPool;
+  /** The processors' one door to the database (deps.pool). */
+  pool: pg.Pool;
+  assets?: AssetServices; ffmpeg?: Ffmpeg; ocr?: OcrPool;
   /** Registers webhook.deliver (signing key, clock for tests). */
   webhooks?: Omit<WebhookDeliverDeps, "pool" | "outbound">;
 };
@@ -37,15 +39,16 @@ export type RegistryDeps = {
 /**
  * Binds each job type to what it needs. Types that store files need the asset services,
  * media types the ffmpeg adapter, document reading the OCR pool as well; without them
- * (engine-only tests) only the types that need nothing are registered.
+ * (engine-only tests) only the types that need the database alone are registered.
  */
-export function createRegistry(deps?: RegistryDeps): ProcessorRegistry {
-  const registry = new ProcessorRegistry().register(systemCleanup, { assets: deps?.assets });
-  if (!deps) return registry;
-  registry.register(assetIngest, { assets: deps.assets, pool: deps.pool });
-  if (deps.webhooks) registry.register(webhookDeliver, { ...deps.webhooks, pool: deps.pool, outbound: deps.assets.outbound });
+export function createRegistry(deps: RegistryDeps): ProcessorRegistry {
+  const { pool, assets } = deps;
+  const registry = new ProcessorRegistry().register(systemCleanup, { pool, assets });
+  if (!assets) return registry;
+  registry.register(assetIngest, { assets, pool });
+  if (deps.webhooks) registry.register(webhookDeliver, { ...deps.webhooks, pool, outbound: assets.outbound });
   if (deps.ffmpeg) {
-    const media = { assets: deps.assets, pool: deps.pool, ffmpeg: deps.ffmpeg };
+    const media = { assets, pool, ffmpeg: deps.ffmpeg };
     for (const definition of MEDIA_JOB_TYPES) registry.register(definition, media);
     if (deps.ocr) for (const definition of DOCUMENT_READING_JOB_TYPES) registry.register(definition, { ...media, ocr: deps.ocr });
   }
@@ -80,7 +83,7 @@ export async function createApp(config: Config, log: Logger, opts: { registry?: 
   }
 
   const db = openDatabase(url, {
-    // Each running job may hold a connection (progress, its own queries) besides the loop's.
+    // Each running job may hold a connection (its progress, stage and log writes) besides the loop's.
     engineMax: config.concurrency + 4,
     engineSyncCommit: config.engineSyncCommit,
     onError: (err) => log.warn({ err: err.message }, "idle database connection failed"),

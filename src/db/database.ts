@@ -1,7 +1,9 @@
-// The process's database handles. `pool` serves the API, the services and Prisma (through
-// its pg driver adapter). `enginePool` serves the job engine and its processors, and by
-// default its commits do not wait for the WAL flush (synchronous_commit = off): what a
-// worker writes on the way (claim, heartbeat, progress, stages, outputs) is redone if a
+// The process's database handles. `pool` serves the API, the services, Prisma (through
+// its pg driver adapter) and the processors, whose one door to the database it is (their
+// deps.pool, bound in app.ts; a job's context has no other). `enginePool` serves the job
+// engine's own statements, and by default its commits do not wait for the WAL flush
+// (synchronous_commit = off): what the engine writes on the way (claim, heartbeat,
+// progress, stages, logs) is redone if a
 // Postgres crash loses the last fraction of a second, because jobs run at least once and
 // their effects are idempotent. Two kinds of commit are durable all the same: enqueue —
 // what a client is told was accepted — on `pool`, and a job's terminal transition, which

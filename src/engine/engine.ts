@@ -218,7 +218,6 @@ export class Engine {
       signal: controller.signal,
       attempt: job.attempts,
       log,
-      db: this.pool,
       progress: (f, details) => reporter.progress(f, details),
       stage: (name) => reporter.stage(name),
       logLine: (message, level) => reporter.logLine(message, level),

@@ -26,7 +26,6 @@
  */
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
-import type { Queryable } from "./queryable.ts";
 
 export const JOB_STATUSES = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -83,7 +82,6 @@ export type JobContext = {
   signal: AbortSignal;
   attempt: number;
   log: Logger;
-  db: Queryable;
   /**
    * Fraction 0..1, with optional rate details (ffmpeg's fps, speed, seconds left) kept in the
    * PROGRESS event. Coalesced: at most a few database writes per second per job.

@@ -5,6 +5,7 @@
 // it can be scheduled with runAt, watched, cancelled between batches. dryRun reports what
 // it would delete and deletes nothing. Webhook messages older than the cutoff whose
 // deliveries are all finished go too (with their deliveries and attempts).
+import type pg from "pg";
 import { z } from "zod";
 import { JobError } from "../errors.ts";
 import * as sql from "../engine/sql.ts";
@@ -20,7 +21,7 @@ const input = z.object({
 });
 
 /** Without asset services (engine-only processes) the orphan-file sweep is skipped. */
-export type CleanupDeps = { assets?: AssetServices };
+export type CleanupDeps = { pool: pg.Pool; assets?: AssetServices };
 
 export type CleanupResult = { dryRun: boolean; cutoff: string; jobs: number; events: number; webhookMessages: number; orphanFiles: number | null };
 
@@ -28,21 +29,21 @@ export type CleanupResult = { dryRun: boolean; cutoff: string; jobs: number; eve
 const OLD_WEBHOOK_MESSAGES = `from webhook_messages m where m.organization_id = $1 and m.created_at < $2
   and not exists (select 1 from webhook_deliveries d where d.message_id = m.id and d.status = 'PENDING')`;
 
-export const systemCleanup = defineJobType<CleanupDeps | undefined, z.infer<typeof input>, CleanupResult>({
+export const systemCleanup = defineJobType<CleanupDeps, z.infer<typeof input>, CleanupResult>({
   type: "system.cleanup",
   description: "Delete finished jobs (and their children and events) and finished webhook messages older than maxAgeSeconds, then orphaned stored files; dryRun reports the counts only.",
   input,
   maxAttempts: 3,
   timeoutMs: 60 * 60_000,
   async run(job, ctx, deps) {
-    const assets = deps?.assets;
-    const { rows } = await ctx.db.query(`select now() - make_interval(secs => $1::float8) as cutoff`, [job.input.maxAgeSeconds]);
+    const { pool, assets } = deps;
+    const { rows } = await pool.query(`select now() - make_interval(secs => $1::float8) as cutoff`, [job.input.maxAgeSeconds]);
     const cutoff: Date = rows[0].cutoff;
-    const planned = (await ctx.db.query(sql.cleanupCount, [job.organizationId, cutoff, job.id])).rows[0];
+    const planned = (await pool.query(sql.cleanupCount, [job.organizationId, cutoff, job.id])).rows[0];
     if (job.input.dryRun) {
       await ctx.stage("count");
       const orphans = await sweepFiles(true);
-      const messages = (await ctx.db.query(`select count(*)::int as n ${OLD_WEBHOOK_MESSAGES}`, [job.organizationId, cutoff])).rows[0].n;
+      const messages = (await pool.query(`select count(*)::int as n ${OLD_WEBHOOK_MESSAGES}`, [job.organizationId, cutoff])).rows[0].n;
       return { dryRun: true, cutoff: cutoff.toISOString(), jobs: planned.jobs, events: planned.events, webhookMessages: messages, orphanFiles: orphans };
     }
     await ctx.stage("delete");
@@ -50,14 +51,14 @@ export const systemCleanup = defineJobType<CleanupDeps | undefined, z.infer<type
     let events = 0;
     for (;;) {
       if (ctx.signal.aborted) throw new JobError("CANCELLED", `cleanup stopped after deleting ${jobs} jobs`);
-      const batch = (await ctx.db.query(sql.cleanupBatch, [job.organizationId, cutoff, job.id, job.input.batchSize])).rows[0];
+      const batch = (await pool.query(sql.cleanupBatch, [job.organizationId, cutoff, job.id, job.input.batchSize])).rows[0];
       if (batch.deleted === 0) break;
       jobs += batch.deleted + batch.children;
       events += batch.events;
       ctx.progress(planned.jobs > 0 ? Math.min(1, jobs / planned.jobs) : 1);
     }
     ctx.logLine(`deleted ${jobs} jobs and ${events} events finished before ${cutoff.toISOString()}`);
-    const webhookMessages = (await ctx.db.query(`delete from webhook_messages where id in (select m.id ${OLD_WEBHOOK_MESSAGES})`, [job.organizationId, cutoff])).rowCount ?? 0;
+    const webhookMessages = (await pool.query(`delete from webhook_messages where id in (select m.id ${OLD_WEBHOOK_MESSAGES})`, [job.organizationId, cutoff])).rowCount ?? 0;
     if (webhookMessages) ctx.logLine(`deleted ${webhookMessages} delivered webhook messages`);
     await ctx.stage("files");
     const orphanFiles = await sweepFiles(false);
@@ -66,7 +67,7 @@ export const systemCleanup = defineJobType<CleanupDeps | undefined, z.infer<type
 
     async function sweepFiles(dryRun: boolean): Promise<number | null> {
       if (!assets) return null;
-      const { orphans } = await sweepOrphanFiles(assets, ctx.db, {
+      const { orphans } = await sweepOrphanFiles(assets, pool, {
         prefix: `orgs/${job.organizationId}/`, graceMs: job.input.orphanGraceSeconds * 1000, dryRun, signal: ctx.signal,
       });
       return orphans.length;

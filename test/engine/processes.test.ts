@@ -7,11 +7,12 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { createRegistry } from "../../src/app.ts";
+import type { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { getJob, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, isProcessAlive, log, waitFor, type TestDb } from "../helpers.ts";
 
 const BIN = fileURLToPath(new URL("../../src/bin.js", import.meta.url));
-const registry = createRegistry();
+let registry: ProcessorRegistry;
 let db: TestDb;
 let org: string;
 const children: ChildProcess[] = [];
@@ -40,6 +41,7 @@ async function seedOldJobs(n: number) {
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  registry = createRegistry({ pool: db.pool });
   org = (await createOrg(db)).id;
 });
 afterAll(async () => {

@@ -29,7 +29,7 @@ beforeAll(async () => {
     };
   });
   prisma = new PrismaClient({ adapter: new PrismaPg(counted) });
-  const registry = createRegistry();
+  const registry = createRegistry({ pool: db.pool });
   server = createGraphQLServer({ pool: counted, prisma, registry, log, introspection: true, graphiql: false, health: async () => ({ database: "up" }) });
   const org = await createOrg(db);
   key = (await createApiKey(db.prisma, { organizationId: org.id, name: "count", scopes: ["jobs:read"] })).key;

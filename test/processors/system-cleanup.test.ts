@@ -3,10 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.ts";
 import { createRegistry } from "../../src/app.ts";
+import type { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { getJob, submitBatch, submitJob } from "../../src/services/jobs.ts";
 import { createOrg, createTestDatabase, log, type TestDb } from "../helpers.ts";
 
-const registry = createRegistry();
+let registry: ProcessorRegistry;
 let db: TestDb;
 let org: string;
 let otherOrg: string;
@@ -26,6 +27,7 @@ async function count(sql: string, params: unknown[] = []) {
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  registry = createRegistry({ pool: db.pool });
   org = (await createOrg(db)).id;
   otherOrg = (await createOrg(db)).id;
 });
