@@ -154,7 +154,7 @@ export function addVideoJobTypes(builder: Builder) {
   // transcodeVideo lands in processors/video-transcode.ts).
   builder.mutationFields((t) => Object.fromEntries(typed.map(([{ type, mutation }, input]) => [mutation.name, t.field({
     type: Payload,
-    description: `${mutation.description} Runs a ${type} job.`,
+    description: mutation.description,
     args: { input: t.arg({ type: input, required: true }) },
     resolve: async (_r, args, ctx) => {
       const { organizationId } = requireScope(ctx, "jobs:write");

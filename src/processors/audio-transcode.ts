@@ -156,7 +156,7 @@ export function shortClipGain(targetLufs: number, measuredLufs: number, truePeak
 export const audioTranscode = defineJobType<MediaDeps, AudioInput, AudioResult>({
   type: "audio.transcode",
   description: "A Video's audio as mp3/aac/ogg/opus, optionally denoised and loudness-normalised (EBU R128, two passes).",
-  mutation: { name: "transcodeAudio", description: "The audio track as mp3/aac/ogg/opus, optionally loudness-normalised and denoised." },
+  mutation: { name: "transcodeAudio", description: "The audio track as mp3/aac/ogg/opus, optionally loudness-normalised and denoised. Runs a audio.transcode job." },
   input: (deps) => audioInput(deps.ffmpeg.capabilities),
   timeoutMs: 4 * 60 * 60_000,
   async run(job, ctx, deps) {

@@ -56,7 +56,7 @@ export function videoBitrateFor(targetBytes: number, durationSec: number, audioK
 export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeResult>({
   type: "media.optimize",
   description: "A web-friendly h264/aac mp4 (faststart) of about targetSizeMB, in two passes.",
-  mutation: { name: "optimizeVideo", description: "A web-friendly mp4 (faststart) of about targetSizeMB, in two passes." },
+  mutation: { name: "optimizeVideo", description: "A web-friendly mp4 (faststart) of about targetSizeMB, in two passes. Runs a media.optimize job." },
   input: optimizeInput(),
   timeoutMs: 6 * 60 * 60_000,
   async run(job, ctx, deps) {

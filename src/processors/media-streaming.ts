@@ -13,7 +13,7 @@
 // and a player can switch at any boundary. The master playlist is written here, not by
 // ffmpeg: the 2018 npm build segfaults on -master_pl_name, and BANDWIDTH is the measured
 // peak segment rate (tools/hls.ts).
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../errors.ts";
@@ -22,10 +22,11 @@ import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import { FfmpegError } from "../tools/ffmpeg/failures.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
-import { avcHighCodec, h264HighLevel, levelName, parseMediaPlaylist, writeMasterPlaylist } from "../tools/hls.ts";
+import { avcHighCodec, h264HighLevel, levelName, writeMasterPlaylist } from "../tools/hls.ts";
 import { displaySize } from "./media/encoders.ts";
 import { streamingInput } from "./media/inputs.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
+import { checkDash, measureVariant, sizeOf, type Measured } from "./media/package-check.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { Stages } from "./media/stages.ts";
 
@@ -202,54 +203,6 @@ export function buildSpec(opts: {
   return { inputs: [{ path: opts.local, format: opts.format }], filterComplex, outputs };
 }
 
-type Measured = { segments: number; durationSec: number; bytes: number; peak: number; average: number };
-
-/** Reads a variant playlist back, checks its segments exist, and measures its rates. */
-async function measureVariant(variantDir: string, segmentSeconds: number): Promise<Measured> {
-  const playlist = parseMediaPlaylist(await readFile(path.join(variantDir, "index.m3u8"), "utf8"));
-  if (!playlist.endList || playlist.segments.length === 0) {
-    throw new JobError("TRANSCODING_FAILED", `ffmpeg left an incomplete playlist in ${path.basename(variantDir)} (${playlist.segments.length} segments, ENDLIST ${playlist.endList}).`);
-  }
-  const sized = [];
-  for (const seg of playlist.segments) {
-    if (seg.uri.includes("/") || seg.uri.includes("..")) throw new JobError("TRANSCODING_FAILED", `unexpected segment URI ${seg.uri}`);
-    const st = await stat(path.join(variantDir, seg.uri)).catch(() => null);
-    if (!st?.isFile()) throw new JobError("TRANSCODING_FAILED", `segment ${seg.uri} of ${path.basename(variantDir)} is missing`);
-    sized.push({ ...seg, bytes: st.size });
-  }
-  const durationSec = sized.reduce((s, x) => s + x.durationSec, 0);
-  const bytes = sized.reduce((s, x) => s + x.bytes, 0);
-  // A final sliver (a few frames after the last boundary) has an inflated rate that says
-  // nothing about what a player must sustain; the peak counts segments of at least half
-  // the target unless there are none.
-  const full = sized.filter((x) => x.durationSec >= segmentSeconds / 2);
-  const peak = Math.max(...(full.length ? full : sized).map((x) => (x.bytes * 8) / Math.max(x.durationSec, 0.001)));
-  return { segments: sized.length, durationSec, bytes, peak: Math.ceil(peak), average: Math.ceil((bytes * 8) / Math.max(durationSec, 0.001)) };
-}
-
-async function sizeOf(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) total += (await stat(path.join(e.parentPath, e.name))).size;
-  }
-  return total;
-}
-
-/** Checks the DASH output: every representation of the manifest has its init and at least one media segment. */
-async function checkDash(dashDir: string): Promise<number> {
-  const mpd = await readFile(path.join(dashDir, "manifest.mpd"), "utf8");
-  if (!/<MPD[\s>]/.test(mpd)) throw new JobError("TRANSCODING_FAILED", "ffmpeg wrote no DASH manifest.");
-  const ids = [...mpd.matchAll(/<Representation\b[^>]*\bid="(\d+)"/g)].map((m) => m[1]!);
-  const files = new Set(await readdir(dashDir));
-  for (const id of ids) {
-    if (!files.has(`init-${id}.m4s`) || ![...files].some((f) => f.startsWith(`chunk-${id}-`))) {
-      throw new JobError("TRANSCODING_FAILED", `DASH representation ${id} has no init or media segment.`);
-    }
-  }
-  if (ids.length === 0) throw new JobError("TRANSCODING_FAILED", "The DASH manifest lists no representation.");
-  return ids.length;
-}
-
 /** What the encode settings promise, for when ffprobe cannot read a segment back. */
 function plannedVideo(rung: Rung, fps: number | null): NonNullable<MediaInfo["video"]> {
   return { codec: "h264", width: rung.width, height: rung.height, fps, bitRate: rung.videoKbps * 1000, pixFmt: "yuv420p", rotation: 0, frames: null };
@@ -264,7 +217,7 @@ function plannedAudio(rung: Rung, audio: MediaInfo["audio"]): MediaInfo["audio"]
 export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, StreamingResult>({
   type: "media.streaming",
   description: "An HLS and/or DASH adaptive ladder (h264 + aac) from one decode of the Video's source.",
-  mutation: { name: "createStreamingPackage", description: "An HLS and/or DASH adaptive ladder from one decode." },
+  mutation: { name: "createStreamingPackage", description: "An HLS and/or DASH adaptive ladder from one decode. Runs a media.streaming job." },
   input: streamingInput(),
   timeoutMs: 6 * 3600_000,
   async run(job, ctx, deps) {

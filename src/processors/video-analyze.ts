@@ -126,7 +126,7 @@ async function readTail(file: string, bytes: number): Promise<string> {
 export const videoAnalyze = defineJobType<MediaDeps, AnalyzeInput, AnalyzeResult>({
   type: "video.analyze",
   description: "Metadata, scene changes and loudness (integrated LUFS, true peak, range), kept on the Video.",
-  mutation: { name: "analyzeVideo", description: "Metadata, scene changes and loudness (LUFS, true peak), kept on the Video." },
+  mutation: { name: "analyzeVideo", description: "Metadata, scene changes and loudness (LUFS, true peak), kept on the Video. Runs a video.analyze job." },
   input: analyzeInput(),
   timeoutMs: 4 * 3600_000,
   async run(job: Job<AnalyzeInput>, ctx: JobContext, deps): Promise<AnalyzeResult> {

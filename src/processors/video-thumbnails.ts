@@ -219,7 +219,7 @@ function shotsPerRun(width: number, height: number): number {
 export const videoThumbnails = defineJobType<MediaDeps, ThumbnailsInput, ThumbnailsResult>({
   type: "video.thumbnails",
   description: "Still images at timestamps, intervals or evenly spaced, and optionally a storyboard (sprite sheets + WebVTT).",
-  mutation: { name: "createThumbnails", description: "Still images at timestamps or intervals, and optionally a storyboard (sprite sheet + WebVTT)." },
+  mutation: { name: "createThumbnails", description: "Still images at timestamps or intervals, and optionally a storyboard (sprite sheet + WebVTT). Runs a video.thumbnails job." },
   input: (deps) => thumbnailsInput(deps.ffmpeg.capabilities),
   timeoutMs: 2 * 3600_000,
   async run(job: Job<ThumbnailsInput>, ctx: JobContext, deps): Promise<ThumbnailsResult> {

@@ -24,7 +24,7 @@ export type TranscodeResult = {
 export const videoTranscode = defineJobType<MediaDeps, TranscodeInput, TranscodeResult>({
   type: "video.transcode",
   description: "A rendition of a Video in another container, codec, size, quality or frame rate.",
-  mutation: { name: "transcodeVideo", description: "A rendition in another container, codec, size, quality or frame rate." },
+  mutation: { name: "transcodeVideo", description: "A rendition in another container, codec, size, quality or frame rate. Runs a video.transcode job." },
   input: (deps) => transcodeInput(deps.ffmpeg.capabilities),
   timeoutMs: 4 * 60 * 60_000,
   async run(job, ctx, deps) {

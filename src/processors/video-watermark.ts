@@ -101,7 +101,7 @@ function audioArgs(audio: MediaInfo["audio"], container: Container): string[] {
 export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, WatermarkResult>({
   type: "video.watermark",
   description: "A rendition with a text or image watermark in a corner or the centre.",
-  mutation: { name: "watermarkVideo", description: "A rendition with a text or image overlay." },
+  mutation: { name: "watermarkVideo", description: "A rendition with a text or image overlay. Runs a video.watermark job." },
   input: (deps) => watermarkInput(deps.ffmpeg.capabilities),
   timeoutMs: 12 * 3600_000,
   async run(job: Job<WatermarkInput>, ctx: JobContext, deps): Promise<WatermarkResult> {
