@@ -13,7 +13,7 @@
 // and a player can switch at any boundary. The master playlist is written here, not by
 // ffmpeg: the 2018 npm build segfaults on -master_pl_name, and BANDWIDTH is the measured
 // peak segment rate (tools/hls.ts).
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
 import { JobError } from "../errors.ts";
