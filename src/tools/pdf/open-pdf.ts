@@ -74,7 +74,7 @@ export function imagesLeftOutSoFar(): number {
   return imagesLeftOut;
 }
 
-export type PdfjsDoc = Awaited<ReturnType<Pdfjs["getDocument"]>["promise"]>;
+type PdfjsDoc = Awaited<ReturnType<Pdfjs["getDocument"]>["promise"]>;
 export type PdfjsPage = Awaited<ReturnType<PdfjsDoc["getPage"]>>;
 
 export async function openPdfjs(path: string, limits: WorkerLimits): Promise<PdfjsDoc> {

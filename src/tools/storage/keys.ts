@@ -3,7 +3,7 @@
 // upstream must not turn into a path traversal.
 import { SpoolError } from "../../errors.ts";
 
-export const MAX_KEY_LENGTH = 512;
+const MAX_KEY_LENGTH = 512;
 
 /** The local backend stages writes in `<root>/.tmp`, so no key may live there. */
 export const RESERVED_SEGMENT = ".tmp";
