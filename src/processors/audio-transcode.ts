@@ -10,6 +10,7 @@ import { JobError } from "../errors.ts";
 import { defineJobType, type JobContext } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { FfmpegError } from "../tools/ffmpeg/failures.ts";
+import { FASTSTART } from "./media/encoders.ts";
 import { AUDIO_ENCODERS, audioInput, encoderFor, type AudioCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadVideo, probeSource, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
@@ -189,7 +190,7 @@ export const audioTranscode = defineJobType<MediaDeps, AudioInput, AudioResult>(
       // -ar always: loudnorm works at 192 kHz and would hand that rate to the encoder.
       const encode = ["-ar", String(sampleRate), "-ac", String(channels), "-c:a", encoder,
         ...(fmt.codec === "vorbis" ? ["-q:a", String(vorbisQuality(bitrateKbps, channels))] : ["-b:a", `${bitrateKbps}k`]),
-        ...(fmt.muxer === "ipod" ? ["-movflags", "+faststart"] : []), "-f", fmt.muxer];
+        ...(fmt.muxer === "ipod" ? FASTSTART : []), "-f", fmt.muxer];
       const target = input.loudnessTarget;
       const loudnorm = `loudnorm=I=${target}:TP=${TRUE_PEAK}:LRA=${RANGE}`;
 

@@ -8,7 +8,7 @@ import type { z } from "zod";
 import { JobError } from "../errors.ts";
 import { defineJobType } from "../engine/types.ts";
 import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
-import { audioEncoderArgs, displaySize, outputSize, videoEncoderArgs } from "./media/encoders.ts";
+import { audioEncoderArgs, displaySize, FASTSTART, outputSize, videoEncoderArgs } from "./media/encoders.ts";
 import { optimizeInput } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
@@ -101,7 +101,7 @@ export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeRes
       // the same on 5.1, but the 2018 npm build only knows -vsync (5.1 calls it deprecated).
       const picture = ["-map", "0:v:0", ...(filter ? ["-vf", filter] : []), "-pix_fmt", "yuv420p", "-vsync", "vfr"];
       const sound = info.audio ? ["-map", "0:a:0", ...audioEncoderArgs("aac", caps, audioKbps, info.audio.channels)] : ["-an"];
-      const mp4 = ["-movflags", "+faststart", "-f", "mp4"];
+      const mp4 = [...FASTSTART, "-f", "mp4"];
       const run = (spec: FfmpegSpec) => runStage(deps, ctx, stages, spec, { durationSec: duration, maxOutputBytes: maxBytes });
 
       let mode: OptimizeResult["mode"] = "two-pass";

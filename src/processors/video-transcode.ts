@@ -4,7 +4,7 @@
 import path from "node:path";
 import type { z } from "zod";
 import { defineJobType } from "../engine/types.ts";
-import { audioEncoderArgs, CONTAINER_FILES, CRF, displaySize, hevcTagArgs, outputSize, videoEncoderArgs, type Rate } from "./media/encoders.ts";
+import { audioEncoderArgs, CONTAINER_FILES, CRF, displaySize, FASTSTART, hevcTagArgs, outputSize, type Rate, videoEncoderArgs } from "./media/encoders.ts";
 import { transcodeInput, type AudioCodec, type VideoCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
@@ -54,7 +54,7 @@ export const videoTranscode = defineJobType<MediaDeps, TranscodeInput, Transcode
       else args.push("-an");
       // The 2018 npm build's mp4 muxer still calls Opus experimental (5.1's does not).
       if (audioCodec === "opus" && container === "mp4") args.push("-strict", "experimental");
-      if (input.faststart && (container === "mp4" || container === "mov")) args.push("-movflags", "+faststart");
+      if (input.faststart && (container === "mp4" || container === "mov")) args.push(...FASTSTART);
       args.push("-f", files.muxer);
       const out = path.join(dir, `${label}.${files.ext}`);
 

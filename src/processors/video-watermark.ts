@@ -15,7 +15,7 @@ import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import { demuxerFor } from "../tools/ffmpeg/demuxers.ts";
 import type { FfmpegCapabilities } from "../tools/ffmpeg/binaries.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
-import { CRF, hevcTagArgs, videoEncoderArgs } from "./media/encoders.ts";
+import { CRF, FASTSTART, hevcTagArgs, videoEncoderArgs } from "./media/encoders.ts";
 import { encoderFor, VIDEO_ENCODERS, watermarkInput, type VideoCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadImageAsset, loadVideo, MAX_INPUT_PIXELS, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
@@ -147,7 +147,7 @@ export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, Watermark
           args: [
             "-map", "[v]", ...encodeArgs(input.videoCodec as "h264" | "h265", input.quality, container, deps.ffmpeg.capabilities),
             ...audioArgs(info.audio, container),
-            ...(container === "mkv" ? [] : ["-movflags", "+faststart"]),
+            ...(container === "mkv" ? [] : FASTSTART),
             "-f", CONTAINERS[container].muxer,
           ],
         });

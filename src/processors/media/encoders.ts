@@ -79,6 +79,9 @@ export function videoEncoderArgs(codec: VideoCodec, caps: FfmpegCapabilities, ra
   return args;
 }
 
+/** The index (moov) first, so playback starts before the download ends: mp4/mov/m4a outputs a browser plays. */
+export const FASTSTART = ["-movflags", "+faststart"] as const;
+
 /** Apple players only take HEVC in mp4/mov tagged hvc1 (ffmpeg's default is hev1). */
 export function hevcTagArgs(codec: VideoCodec, container: string): string[] {
   return codec === "h265" && (container === "mp4" || container === "mov") ? ["-tag:v", "hvc1"] : [];
