@@ -93,6 +93,12 @@ export type JobContext = {
   logLine(message: string, level?: "info" | "warn" | "error"): void;
 };
 
+/**
+ * The relative shares of a job type's stages in its one progress bar, by stage name; a
+ * labelled stage (`encode[720p]`) takes its base name's share.
+ */
+export type StageWeights = Readonly<Record<string, number>>;
+
 /** A typed mutation that submits one job type (graphql/ builds it from the definition). */
 export type JobMutation = { name: string; description: string };
 
@@ -109,6 +115,8 @@ export type JobTypeDefinition<D = any, I = any, R = unknown> = {
   input: z.ZodType<I> | ((deps: D) => z.ZodType<I>);
   /** The typed mutation that submits it; absent for types submitted only through submitJob. */
   mutation?: JobMutation;
+  /** Its stages' shares of progress (media types; a run plans the ones it goes through). */
+  stages?: StageWeights;
   /** Wall-clock limit of one attempt; the job fails with JOB_TIMEOUT (retryable) after it. */
   timeoutMs?: number | ((deps: D) => number);
   /** Default maxAttempts for jobs of this type when the submitter does not say. */

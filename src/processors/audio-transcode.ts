@@ -14,7 +14,7 @@ import { FASTSTART } from "./media/encoders.ts";
 import { AUDIO_ENCODERS, audioInput, encoderFor, type AudioCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadVideo, probeSource, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type AudioInput = z.infer<ReturnType<typeof audioInput>>;
 // inputs.ts types the enum as its first member only (it is narrowed to the binary at runtime).
@@ -154,10 +154,14 @@ export function shortClipGain(targetLufs: number, measuredLufs: number, truePeak
   return truePeakDbtp + db > TRUE_PEAK ? { db: TRUE_PEAK - truePeakDbtp, limited: true } : { db, limited: false };
 }
 
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, measure: 4, encode: 5, store: 1 };
+
 export const audioTranscode = defineJobType<MediaDeps, AudioInput, AudioResult>({
   type: "audio.transcode",
   description: "A Video's audio as mp3/aac/ogg/opus, optionally denoised and loudness-normalised (EBU R128, two passes).",
   mutation: { name: "transcodeAudio", description: "The audio track as mp3/aac/ogg/opus, optionally loudness-normalised and denoised. Runs a audio.transcode job." },
+  stages: STAGES,
   input: (deps) => audioInput(deps.ffmpeg.capabilities),
   timeoutMs: 4 * 60 * 60_000,
   async run(job, ctx, deps) {
@@ -173,12 +177,7 @@ export const audioTranscode = defineJobType<MediaDeps, AudioInput, AudioResult>(
       const info = await probeSource(deps, src, local, ctx);
       if (!info.audio) throw new JobError("VIDEO_FORMAT_UNSUPPORTED", "The source has no audio stream.");
       const duration = info.durationSec;
-      const stages = new Stages(ctx, [
-        { name: "probe", weight: 1 },
-        ...(input.normalize ? [{ name: "measure", weight: 4 }] : []),
-        { name: "encode", weight: 5 },
-        { name: "store", weight: 1 },
-      ]);
+      const stages = new Stages(ctx, planOf(STAGES, ["probe", input.normalize && "measure", "encode", "store"]));
 
       const channels = input.channels ?? Math.min(2, Math.max(1, info.audio.channels));
       const sampleRate = encodableRate(format, input.sampleRate ?? (info.audio.sampleRate || 48_000));

@@ -12,7 +12,7 @@ import { audioEncoderArgs, displaySize, FASTSTART, outputSize, videoEncoderArgs 
 import { optimizeInput } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type OptimizeInput = z.infer<ReturnType<typeof optimizeInput>>;
 export type OptimizeResult = {
@@ -53,10 +53,14 @@ export function videoBitrateFor(targetBytes: number, durationSec: number, audioK
   return videoKbps;
 }
 
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, encode: 10, pass1: 8, pass2: 12, store: 1 };
+
 export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeResult>({
   type: "media.optimize",
   description: "A web-friendly h264/aac mp4 (faststart) of about targetSizeMB, in two passes.",
   mutation: { name: "optimizeVideo", description: "A web-friendly mp4 (faststart) of about targetSizeMB, in two passes. Runs a media.optimize job." },
+  stages: STAGES,
   input: optimizeInput(),
   timeoutMs: 6 * 60 * 60_000,
   async run(job, ctx, deps) {
@@ -85,13 +89,7 @@ export const mediaOptimize = defineJobType<MediaDeps, OptimizeInput, OptimizeRes
       const label = `optimized-${mb}MB`;
       const out = path.join(dir, `${label}.mp4`);
       const passlog = path.join(dir, "x264pass");
-      const stages = new Stages(ctx, [
-        { name: "probe", weight: 1 },
-        ...(input.keepQuality ? [{ name: "encode", weight: 10 }] : []),
-        { name: "pass1", weight: 8 },
-        { name: "pass2", weight: 12 },
-        { name: "store", weight: 1 },
-      ]);
+      const stages = new Stages(ctx, planOf(STAGES, ["probe", input.keepQuality && "encode", "pass1", "pass2", "store"]));
       const inputs = [sourceInput(src, local)];
       // Both passes must encode the same frames: x264's second pass reads one line of stats
       // per first-pass frame. By default ffmpeg keeps a variable-frame-rate source's frames

@@ -28,7 +28,7 @@ import { streamingInput } from "./media/inputs.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { checkDash, measureVariant, sizeOf, type Measured } from "./media/package-check.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type StreamingInput = z.infer<ReturnType<typeof streamingInput>>;
 export type StreamingRendition = {
@@ -69,12 +69,8 @@ const BUFSIZE_FACTOR = 1.5;
 const ASSUMED_FPS = 30;
 const MAX_FPS = 60;
 
-const PLAN = [
-  { name: "probe", weight: 1 },
-  { name: "encode[ladder]", weight: 20 },
-  { name: "package", weight: 1 },
-  { name: "store", weight: 1 },
-] as const;
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, encode: 20, package: 1, store: 1 };
 
 type Rung = {
   name: string;
@@ -218,6 +214,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
   type: "media.streaming",
   description: "An HLS and/or DASH adaptive ladder (h264 + aac) from one decode of the Video's source.",
   mutation: { name: "createStreamingPackage", description: "An HLS and/or DASH adaptive ladder from one decode. Runs a media.streaming job." },
+  stages: STAGES,
   input: streamingInput(),
   timeoutMs: 6 * 3600_000,
   async run(job, ctx, deps) {
@@ -230,7 +227,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
     for (const f of formats) if (!caps.muxers.has(f)) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot write ${f.toUpperCase()}.`);
     const S = input.segmentSeconds;
     const src = await loadVideo(deps.pool, job, input.videoId);
-    const stages = new Stages(ctx, PLAN);
+    const stages = new Stages(ctx, planOf(STAGES, ["probe", "encode[ladder]", "package", "store"]));
 
     return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
       await stages.enter("probe");

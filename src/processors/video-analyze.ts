@@ -17,7 +17,7 @@ import type { FfmpegSpec } from "../tools/ffmpeg/argv.ts";
 import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
 import { analyzeInput } from "./media/inputs.ts";
 import { loadVideo, probeSource, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type Scene = { timeSeconds: number; score: number };
 /** What videos.analysis holds (graphql/video-outputs.ts reads it). */
@@ -123,16 +123,20 @@ async function readTail(file: string, bytes: number): Promise<string> {
   }
 }
 
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, scenes: 6, loudness: 3 };
+
 export const videoAnalyze = defineJobType<MediaDeps, AnalyzeInput, AnalyzeResult>({
   type: "video.analyze",
   description: "Metadata, scene changes and loudness (integrated LUFS, true peak, range), kept on the Video.",
   mutation: { name: "analyzeVideo", description: "Metadata, scene changes and loudness (LUFS, true peak), kept on the Video. Runs a video.analyze job." },
+  stages: STAGES,
   input: analyzeInput(),
   timeoutMs: 4 * 3600_000,
   async run(job: Job<AnalyzeInput>, ctx: JobContext, deps): Promise<AnalyzeResult> {
     const input = job.input;
     const src = await loadVideo(deps.pool, job, input.videoId);
-    const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "scenes", weight: 6 }, { name: "loudness", weight: 3 }]);
+    const stages = new Stages(ctx, planOf(STAGES, ["probe", "scenes", "loudness"]));
     try {
       const result = await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
         await stages.enter("probe");

@@ -19,7 +19,7 @@ import type { MediaInfo } from "../tools/ffmpeg/media-info.ts";
 import { thumbnailsInput, type ImageFormat } from "./media/inputs.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type ThumbnailsInput = z.infer<ReturnType<typeof thumbnailsInput>>;
 export type ThumbnailsResult = {
@@ -216,21 +216,20 @@ function shotsPerRun(width: number, height: number): number {
   return Math.max(1, Math.min(MAX_SHOTS, Math.floor(SHOT_MEMORY_BUDGET / perShot)));
 }
 
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, thumbnails: 4, storyboard: 10, store: 1 };
+
 export const videoThumbnails = defineJobType<MediaDeps, ThumbnailsInput, ThumbnailsResult>({
   type: "video.thumbnails",
   description: "Still images at timestamps, intervals or evenly spaced, and optionally a storyboard (sprite sheets + WebVTT).",
   mutation: { name: "createThumbnails", description: "Still images at timestamps or intervals, and optionally a storyboard (sprite sheet + WebVTT). Runs a video.thumbnails job." },
+  stages: STAGES,
   input: (deps) => thumbnailsInput(deps.ffmpeg.capabilities),
   timeoutMs: 2 * 3600_000,
   async run(job: Job<ThumbnailsInput>, ctx: JobContext, deps): Promise<ThumbnailsResult> {
     const input = job.input;
     const src = await loadVideo(deps.pool, job, input.videoId);
-    const stages = new Stages(ctx, [
-      { name: "probe", weight: 1 },
-      { name: "thumbnails", weight: 4 },
-      ...(input.storyboard ? [{ name: "storyboard", weight: 10 }] : []),
-      { name: "store", weight: 1 },
-    ]);
+    const stages = new Stages(ctx, planOf(STAGES, ["probe", "thumbnails", !!input.storyboard && "storyboard", "store"]));
     try {
       return await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
         await stages.enter("probe");

@@ -8,7 +8,7 @@ import { audioEncoderArgs, CONTAINER_FILES, CRF, displaySize, FASTSTART, hevcTag
 import { transcodeInput, type AudioCodec, type VideoCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type TranscodeInput = z.infer<ReturnType<typeof transcodeInput>>;
 export type TranscodeResult = {
@@ -21,10 +21,14 @@ export type TranscodeResult = {
   videoCodec: VideoCodec;
   audioCodec: AudioCodec | null;
 };
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, encode: 20, store: 1 };
+
 export const videoTranscode = defineJobType<MediaDeps, TranscodeInput, TranscodeResult>({
   type: "video.transcode",
   description: "A rendition of a Video in another container, codec, size, quality or frame rate.",
   mutation: { name: "transcodeVideo", description: "A rendition in another container, codec, size, quality or frame rate. Runs a video.transcode job." },
+  stages: STAGES,
   input: (deps) => transcodeInput(deps.ffmpeg.capabilities),
   timeoutMs: 4 * 60 * 60_000,
   async run(job, ctx, deps) {
@@ -44,7 +48,7 @@ export const videoTranscode = defineJobType<MediaDeps, TranscodeInput, Transcode
       const size = outputSize(displaySize(video), input);
       const label = `${size.height}p-${videoCodec}-${container}`;
       const encodeStage = `encode[${size.height}p]`;
-      const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: encodeStage, weight: 20 }, { name: "store", weight: 1 }]);
+      const stages = new Stages(ctx, planOf(STAGES, ["probe", encodeStage, "store"]));
 
       const filters = [size.filter, input.fps !== undefined ? `fps=${input.fps}` : null].filter((f): f is string => f !== null);
       const rate: Rate = input.videoBitrateKbps !== undefined ? { kbps: input.videoBitrateKbps, vbv: true } : { crf: CRF[videoCodec][input.quality] };

@@ -19,7 +19,7 @@ import { CRF, FASTSTART, hevcTagArgs, videoEncoderArgs } from "./media/encoders.
 import { encoderFor, VIDEO_ENCODERS, watermarkInput, type VideoCodec } from "./media/inputs.ts";
 import { storeOutputs } from "./media/outputs.ts";
 import { loadImageAsset, loadVideo, MAX_INPUT_PIXELS, probeSource, requireVideoStream, runStage, sourceInput, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export type WatermarkInput = z.infer<ReturnType<typeof watermarkInput>>;
 export type WatermarkResult = { assetId: string; container: Container; videoCodec: VideoCodec; width: number | null; height: number | null; durationSec: number | null; sizeBytes: number };
@@ -98,10 +98,14 @@ function audioArgs(audio: MediaInfo["audio"], container: Container): string[] {
 }
 
 
+/** Shares of progress by stage (the definition's `stages`). */
+const STAGES = { probe: 1, encode: 20, store: 1 };
+
 export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, WatermarkResult>({
   type: "video.watermark",
   description: "A rendition with a text or image watermark in a corner or the centre.",
   mutation: { name: "watermarkVideo", description: "A rendition with a text or image overlay. Runs a video.watermark job." },
+  stages: STAGES,
   input: (deps) => watermarkInput(deps.ffmpeg.capabilities),
   timeoutMs: 12 * 3600_000,
   async run(job: Job<WatermarkInput>, ctx: JobContext, deps): Promise<WatermarkResult> {
@@ -110,7 +114,7 @@ export const videoWatermark = defineJobType<MediaDeps, WatermarkInput, Watermark
     const image = input.imageAssetId ? await loadImageAsset(deps, job, input.imageAssetId, "imageAssetId") : null;
     // Refused before the source is fetched; encodeArgs would refuse it only after the probe.
     if (!encoderFor(VIDEO_ENCODERS, input.videoCodec, deps.ffmpeg.capabilities)) throw new JobError("INVALID_INPUT", `This server's ffmpeg cannot encode ${input.videoCodec}.`);
-    const stages = new Stages(ctx, [{ name: "probe", weight: 1 }, { name: "encode", weight: 20 }, { name: "store", weight: 1 }]);
+    const stages = new Stages(ctx, planOf(STAGES, ["probe", "encode", "store"]));
 
     const withImage = <T>(fn: (imagePath: string | null) => Promise<T>) =>
       image ? deps.assets.storage.withLocalFile(image.key, fn, ctx.signal) : fn(null);

@@ -1,9 +1,18 @@
 // A job's stages with weights (probe → encode[720p] → package → store), turned into one
 // overall progress: each stage's own 0..1 is scaled into its share of the whole, so a
 // subscriber sees one monotonic percentage and the name of what is happening now.
-import type { JobContext, ProgressDetails } from "../../engine/types.ts";
+import type { JobContext, ProgressDetails, StageWeights } from "../../engine/types.ts";
 
 export type StagePlan = ReadonlyArray<{ name: string; weight: number }>;
+
+/** One run's plan: these stages, in order, with the definition's weights (false: not this run). */
+export function planOf(weights: StageWeights, names: ReadonlyArray<string | false>): StagePlan {
+  return names.filter((n): n is string => n !== false).map((name) => {
+    const weight = weights[name] ?? weights[name.replace(/\[.*\]$/, "")];
+    if (weight === undefined) throw new Error(`stage ${name} has no weight`);
+    return { name, weight };
+  });
+}
 
 export class Stages {
   private readonly total: number;
