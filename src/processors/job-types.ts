@@ -19,11 +19,10 @@ import { videoTranscode } from "./video-transcode.ts";
 import { videoWatermark } from "./video-watermark.ts";
 import { webhookDeliver } from "./webhook-deliver.ts";
 
-/** The types a Video's typed mutations submit (graphql/video-jobs.ts), in the schema's order. */
-export const VIDEO_JOB_TYPES = [videoTranscode, videoThumbnails, videoAnalyze, videoWatermark, mediaStreaming, audioTranscode, mediaOptimize] as const;
-
 /** Need the ffmpeg adapter; document previews and transforms scale images with it. */
-export const MEDIA_JOB_TYPES: ReadonlyArray<JobTypeDefinition<MediaDeps>> = [...VIDEO_JOB_TYPES, documentPreview, documentTransform];
+export const MEDIA_JOB_TYPES: ReadonlyArray<JobTypeDefinition<MediaDeps>> = [
+  videoTranscode, videoThumbnails, videoAnalyze, videoWatermark, mediaStreaming, audioTranscode, mediaOptimize, documentPreview, documentTransform,
+];
 
 /** Reading documents OCRs pages without a text layer, so these need the OCR pool as well. */
 export const DOCUMENT_READING_JOB_TYPES: ReadonlyArray<JobTypeDefinition<DocumentDeps>> = [documentExtractText, documentProcess];
