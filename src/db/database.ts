@@ -4,11 +4,11 @@
 // engine's own statements, and by default its commits do not wait for the WAL flush
 // (synchronous_commit = off): what the engine writes on the way (claim, heartbeat,
 // progress, stages, logs) is redone if a Postgres crash loses the last fraction of a
-// second, because jobs run at least once and their effects are idempotent. Two kinds of commit are durable all the same: enqueue —
-// what a client is told was accepted — on `pool`, and a job's terminal transition, which
-// waits for the flush statement by statement (engine/sql.ts flushIfTerminal), so no client
-// is told of an end a crash then undoes. SPOOL_ENGINE_SYNC_COMMIT=on makes every engine
-// commit wait.
+// second, because jobs run at least once and their effects are idempotent. Two kinds of
+// commit are durable all the same: enqueue — what a client is told was accepted — on
+// `pool`, and a job's terminal transition, which waits for the flush statement by
+// statement (engine/sql.ts flushIfTerminal), so no client is told of an end a crash then
+// undoes. SPOOL_ENGINE_SYNC_COMMIT=on makes every engine commit wait.
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client.ts";
