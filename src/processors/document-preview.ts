@@ -13,7 +13,7 @@ import { IMAGE_ENCODERS, encoderFor } from "./media/inputs.ts";
 import { imageDimensions, loadDocument } from "./documents/source.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 export const PREVIEW_FORMATS = ["png", "jpg", "webp"] as const;
 export const PREVIEW_CONTENT_TYPES = { png: "image/png", jpg: "image/jpeg", webp: "image/webp" } as const;
@@ -30,17 +30,21 @@ type PreviewInput = z.infer<typeof previewInput>;
 export type PreviewResult = { pageCount: number; previews: Array<{ page: number; assetId: string; width: number; height: number }> };
 
 
+/** Shares of progress by stage (the definition's `stages`); render's is per page. */
+const STAGES = { inspect: 1, render: 2, store: 1 };
+
 export const documentPreview = defineJobType<MediaDeps, PreviewInput, PreviewResult>({
   type: "document.preview",
   description: "Chosen pages of a PDF (or an image document) rendered to png/jpg/webp at a width or height.",
   mutation: { name: "createDocumentPreviews", description: "Render chosen pages to images. Runs a document.preview job." },
+  stages: STAGES,
   input: previewInput,
   timeoutMs: 30 * 60_000,
   async run(job: Job<PreviewInput>, ctx: JobContext, deps): Promise<PreviewResult> {
     const input = job.input;
     const source = await loadDocument(deps, job, input.documentId);
     const pages = [...new Set(input.pages)];
-    const stages = new Stages(ctx, [{ name: "inspect", weight: 1 }, { name: "render", weight: 2 * pages.length }, { name: "store", weight: 1 }]);
+    const stages = new Stages(ctx, planOf(STAGES, ["inspect", ["render", pages.length], "store"]));
     const size = input.width === undefined && input.height === undefined ? { width: 1024 } : { width: input.width, height: input.height };
     return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
       await stages.enter("inspect");

@@ -18,7 +18,7 @@ import { savePages } from "./documents/pages.ts";
 import { readDocument, READ_SHARE, summaryOf, type DocumentDeps, type ReadResult, type ReadSummary } from "./documents/read.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { withWorkDir } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 const OUTPUTS = ["text", "markdown", "html", "preview"] as const;
 type OutputKind = (typeof OUTPUTS)[number];
@@ -48,10 +48,14 @@ const TEXT_OUTPUTS = {
   html: { role: "HTML", ext: "html", contentType: "text/html; charset=utf-8" },
 } as const;
 
+/** Shares of progress by stage (the definition's `stages`); reading is READ_SHARE of the whole. */
+const STAGES = { read: 100 * READ_SHARE, assemble: 2, preview: 5, images: 2, store: 1 };
+
 export const documentProcess = defineJobType<DocumentDeps, ProcessInput, ProcessResult>({
   type: "document.process",
   description: "A PDF or image to text, Markdown, HTML and page previews (OCR where there is no text layer), optionally with its embedded images.",
   mutation: { name: "processDocument", description: "Text, Markdown, HTML and previews of a PDF or image, with OCR where there is no text layer. Runs a document.process job; progress per page." },
+  stages: STAGES,
   input: processInput,
   timeoutMs: 60 * 60_000,
   async run(job: Job<ProcessInput>, ctx: JobContext, deps): Promise<ProcessResult> {
@@ -60,13 +64,7 @@ export const documentProcess = defineJobType<DocumentDeps, ProcessInput, Process
     const source = await loadDocument(deps, job, input.documentId);
     const images = input.extractImages && source.kind === "PDF";
     // Reading is READ_SHARE of the progress; the stages below share the rest.
-    const stages = new Stages(ctx, [
-      { name: "read", weight: 100 * READ_SHARE },
-      { name: "assemble", weight: 2 },
-      { name: "preview", weight: wants.has("preview") ? 5 : 0 },
-      { name: "images", weight: images ? 2 : 0 },
-      { name: "store", weight: 1 },
-    ]);
+    const stages = new Stages(ctx, planOf(STAGES, ["read", "assemble", wants.has("preview") && "preview", images && "images", "store"]));
     return withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(source.key, async (local) => {
       const read = await readDocument(deps, ctx, { source, local, dir, ocr: input.ocr, language: input.language });
       const base = baseName(source);

@@ -22,7 +22,7 @@ import type { PdfRunOptions, PdfWriteResult } from "../tools/pdf/types.ts";
 import { loadDocument } from "./documents/source.ts";
 import { fenceAttempt, sha256Of } from "./media/outputs.ts";
 import { loadImageAsset, withWorkDir, type MediaDeps } from "./media/source.ts";
-import { Stages } from "./media/stages.ts";
+import { planOf, Stages } from "./media/stages.ts";
 
 /** StampPosition of tools/pdf/types.ts: a named anchor, or the stamp's top-left in points from the page's top-left. */
 export const STAMP_ANCHORS = ["center", "top-left", "top-center", "top-right", "bottom-left", "bottom-center", "bottom-right"] as const;
@@ -159,16 +159,20 @@ function splitParts(op: Extract<DocumentOperation, { op: "split" }>, count: numb
 
 type Part = { file: string; title: string; pageCount: number };
 
+/** Shares of progress by stage (the definition's `stages`): one per operation. */
+const STAGES = { load: 1, merge: 1, extractPages: 1, rotate: 1, stampText: 1, stampImage: 1, setMetadata: 1, split: 1, store: 1 };
+
 export const documentTransform = defineJobType<MediaDeps, TransformInput, TransformResult>({
   type: "document.transform",
   description: "A new PDF Document (or several, after a final split) from a PDF Document and a list of operations: merge, extractPages, rotate, stampText, stampImage, setMetadata, split.",
   mutation: { name: "transformDocument", description: "Make new PDF Documents from a PDF Document: merge, extract, rotate, stamp, set properties, split. Runs a document.transform job; the result is on job.outputDocuments." },
+  stages: STAGES,
   input: transformInput,
   timeoutMs: 30 * 60_000,
   async run(job: Job<TransformInput>, ctx: JobContext, deps): Promise<TransformResult> {
     const input = job.input;
     const names = stageNames(input.operations);
-    const stages = new Stages(ctx, [{ name: "load", weight: 1 }, ...names.map((name) => ({ name, weight: 1 })), { name: "store", weight: 1 }]);
+    const stages = new Stages(ctx, planOf(STAGES, ["load", ...names, "store"]));
 
     // Everything the operations read is checked before any PDF is opened.
     await stages.enter("load");

@@ -5,12 +5,16 @@ import type { JobContext, ProgressDetails, StageWeights } from "../../engine/typ
 
 export type StagePlan = ReadonlyArray<{ name: string; weight: number }>;
 
-/** One run's plan: these stages, in order, with the definition's weights (false: not this run). */
-export function planOf(weights: StageWeights, names: ReadonlyArray<string | false>): StagePlan {
-  return names.filter((n): n is string => n !== false).map((name) => {
+/**
+ * One run's plan: these stages, in order, with the definition's weights (false: not this
+ * run; `[name, n]`: a stage whose weight is per item, n items this run).
+ */
+export function planOf(weights: StageWeights, stages: ReadonlyArray<string | false | readonly [string, number]>): StagePlan {
+  return stages.filter((s) => s !== false).map((s) => {
+    const [name, times] = typeof s === "string" ? [s, 1] : s;
     const weight = weights[name] ?? weights[name.replace(/\[.*\]$/, "")];
     if (weight === undefined) throw new Error(`stage ${name} has no weight`);
-    return { name, weight };
+    return { name, weight: weight * times };
   });
 }
 
