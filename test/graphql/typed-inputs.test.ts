@@ -17,7 +17,7 @@ const ENVELOPE = new Set(["videoId", "documentId", "priority", "idempotencyKey",
 const allEncoders = new Set([VIDEO_ENCODERS, AUDIO_ENCODERS, IMAGE_ENCODERS].flatMap((t) => Object.values(t).flat()));
 const deps = { ffmpeg: { capabilities: { encoders: allEncoders, filters: new Set<string>(), muxers: new Set<string>(), demuxers: new Set<string>() } } };
 
-type Json = { type?: string | string[]; enum?: unknown[]; const?: unknown; items?: Json; properties?: Record<string, Json>; required?: string[]; anyOf?: Json[]; format?: string };
+type Json = { type?: string | string[]; enum?: unknown[]; const?: unknown; items?: Json; properties?: Record<string, Json>; required?: string[]; anyOf?: Json[]; oneOf?: Json[]; format?: string };
 
 /**
  * Differences on purpose, each with its reason. The schema shares one VideoCodec enum among
@@ -50,6 +50,8 @@ function drift(path: string, gql: GraphQLInputType, json: Json, out: string[]): 
     if (s.type !== "array" || !s.items) return void out.push(`${path}: a list in GraphQL, ${JSON.stringify(s.type)} in zod`);
     return drift(`${path}[]`, t.ofType, s.items, out);
   }
+  const variants = s.anyOf ?? s.oneOf;
+  if (isInputObjectType(t) && variants) return oneOf(path, t.getFields(), variants.filter((o) => o.type !== "null"), out);
   if (isInputObjectType(t)) {
     if (s.type !== "object" || !s.properties) return void out.push(`${path}: an object in GraphQL, ${JSON.stringify(s.type)} in zod`);
     compareFields(path, t.getFields(), s, out);
@@ -62,8 +64,31 @@ function drift(path: string, gql: GraphQLInputType, json: Json, out: string[]): 
     return;
   }
   if (isScalarType(t)) {
-    const want = { Int: "integer", Float: "number", Boolean: "boolean", String: "string", ID: "string" }[t.name];
+    const want = { Int: "integer", Float: "number", Boolean: "boolean", String: "string", ID: "string", DateTime: "string" }[t.name];
     if (want !== s.type) out.push(`${path}: ${t.name} in GraphQL, ${JSON.stringify(s.type)} in zod`);
+  }
+}
+
+/**
+ * A zod union is a GraphQL input with exactly one field set: a discriminated union's variant
+ * is the field named for its `op` (its other fields are the field's), any other variant is
+ * the field of the same kind (StampPosition: anchor is the enum, point the object).
+ */
+function oneOf(path: string, fields: Record<string, { type: GraphQLInputType }>, variants: Json[], out: string[]): void {
+  if (Object.keys(fields).length !== variants.length) out.push(`${path}: ${Object.keys(fields).length} one-of fields in GraphQL, ${variants.length} variants in zod`);
+  for (const [name, field] of Object.entries(fields)) {
+    const at = `${path}.${name}`;
+    if (isNonNullType(field.type)) out.push(`${at}: required in a one-of input`);
+    const type = getNullableType(field.type);
+    const tagged = variants.find((v) => v.properties?.op?.const === name);
+    if (tagged) {
+      const { op: _op, ...properties } = tagged.properties!;
+      drift(at, type, { ...tagged, properties, required: tagged.required?.filter((r) => r !== "op") }, out);
+      continue;
+    }
+    const variant = variants.find((v) => (isEnumType(type) ? v.enum : isInputObjectType(type) ? v.type === "object" : false));
+    if (!variant) out.push(`${at}: no zod variant of its kind`);
+    else drift(at, field.type, variant, out);
   }
 }
 
@@ -94,16 +119,12 @@ const RENAMED: Record<string, Record<string, string>> = {
   extractDocumentText: { ocrEnabled: "ocr" },
 };
 
-/** document.transform's operations are one input object per operation, a zod union of them: not field for field. */
-const MAPPED = new Set(["document.transform"]);
-
-/** Typed mutations whose input is the job type's input as is (the others map fields, below). */
-const direct = JOB_TYPES.filter((d) => d.mutation && !MAPPED.has(d.type));
+const direct = JOB_TYPES.filter((d) => d.mutation);
 
 describe("typed mutation inputs agree with their job type's zod input", () => {
   it("has a typed mutation for every definition that names one", () => {
     for (const d of JOB_TYPES.filter((d) => d.mutation)) expect(mutations[d.mutation!.name], d.type).toBeDefined();
-    expect(direct.length).toBeGreaterThanOrEqual(10);
+    expect(direct.length).toBeGreaterThanOrEqual(11);
   });
 
   it.each(direct.map((d) => [d.mutation!.name, d] as const))("%s", (name, definition) => {
