@@ -1,7 +1,8 @@
-// The typed media mutations: one per job type, each a GraphQL input that maps field for
-// field onto the job type's input (processors/media/inputs.ts), which validates it when
-// the job is enqueued (INVALID_INPUT names the field). Each returns the job to watch and
-// the Video. The generic submitJob takes the same inputs as JSON.
+// The typed media mutations: one per job type definition, named and described by it, each
+// a GraphQL input that maps field for field onto the definition's zod input
+// (processors/media/inputs.ts; test/graphql/typed-inputs.test.ts fails when they drift),
+// which validates it when the job is enqueued (INVALID_INPUT names the field). Each
+// returns the job to watch and the Video. The generic submitJob takes the same inputs as JSON.
 import { JOB_PRIORITIES } from "../engine/types.ts";
 import { audioTranscode } from "../processors/audio-transcode.ts";
 import { mediaOptimize } from "../processors/media-optimize.ts";
@@ -45,7 +46,8 @@ export function addVideoJobTypes(builder: Builder) {
     webhookUrl: t.string({ required: false, description: JOB_WEBHOOK_URL }),
   });
 
-  const typed = [
+  /** Each definition with its GraphQL input, in the schema's order. */
+  const inputs = [
     [videoTranscode, builder.inputType("TranscodeVideoInput", {
       fields: (t) => ({
         ...common(t),
@@ -152,7 +154,7 @@ export function addVideoJobTypes(builder: Builder) {
 
   // One mutation per definition: its name and description are the definition's (grep for
   // transcodeVideo lands in processors/video-transcode.ts).
-  builder.mutationFields((t) => Object.fromEntries(typed.map(([{ type, mutation }, input]) => [mutation.name, t.field({
+  builder.mutationFields((t) => Object.fromEntries(inputs.map(([{ type, mutation }, input]) => [mutation.name, t.field({
     type: Payload,
     description: mutation.description,
     args: { input: t.arg({ type: input, required: true }) },
