@@ -92,10 +92,11 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** `defaults`: a caller's own default for a setting left unset (the CLI logs warnings only). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, defaults: { logLevel?: string } = {}): Config {
   // An empty variable means "unset", as in a docker-compose file with `FOO=`.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const parsed = schema.safeParse(present);
+  const parsed = schema.safeParse({ ...(defaults.logLevel ? { SPOOL_LOG_LEVEL: defaults.logLevel } : {}), ...present });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);

@@ -46,11 +46,12 @@ export function required(value: string | boolean | undefined, flag: string): str
  * Spool process owns it). Migrations are applied first, so the CLI works before the first serve.
  */
 export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig();
+  // Info logs (embedded Postgres ready, migrations) would drown a command's own output:
+  // warnings only, unless SPOOL_LOG_LEVEL says otherwise.
+  const config = loadConfig(undefined, { logLevel: "warn" });
   // Loaded here, not at the top: a usage error or `spool keys generate` needs no database.
   const [{ migrateOrExplain, resolveDatabaseUrl }, { openDatabase }] = await Promise.all([import("../db/connect.ts"), import("../db/database.ts")]);
-  // Info logs (embedded Postgres ready, migrations) would drown a command's own output.
-  const log = createLogger(process.env.SPOOL_LOG_LEVEL ? config.logLevel : "warn");
+  const log = createLogger(config.logLevel);
   const { url, embedded } = await resolveDatabaseUrl(config, log);
   try {
     await migrateOrExplain(url);
