@@ -70,7 +70,7 @@ export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise
  * Runs a subcommand and maps its outcome to an exit code. Usage errors → 2; expected
  * failures (SpoolError) → 1, message only; anything else propagates to main's handler.
  */
-export async function runCommand(name: string, fn: () => Promise<void>): Promise<number> {
+async function runCommand(name: string, fn: () => Promise<void>): Promise<number> {
   try {
     await fn();
     return 0;

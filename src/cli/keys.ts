@@ -9,7 +9,7 @@ import {
 import { createOrganization, ensureOrganization, SLUG_FORMAT } from "../services/organizations.ts";
 import { iso, parse, printJson, printTable, required, runSubcommand, UsageError, withDatabase } from "./common.ts";
 
-export const KEYS_USAGE = `usage: spool keys <command>
+const KEYS_USAGE = `usage: spool keys <command>
 
   create --org <slug> --scopes <scope,…> [--name <name>] [--create-org] [--json]
       Create a key. Prints the key alone on stdout, once (details go to stderr);
@@ -53,7 +53,7 @@ function scopesFrom(value: string): string[] {
 }
 
 /** The organization with `slug`; "default" is created on demand, as serve's bootstrap does. */
-export async function organizationBySlug(prisma: PrismaClient, slug: string, opts: { create?: boolean } = {}) {
+async function organizationBySlug(prisma: PrismaClient, slug: string, opts: { create?: boolean } = {}) {
   if (slug === DEFAULT_ORGANIZATION_SLUG) return ensureOrganization(prisma, slug, "Default organization");
   const org = await prisma.organization.findUnique({ where: { slug } });
   if (org) return org;

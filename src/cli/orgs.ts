@@ -2,7 +2,7 @@
 import { createOrganization, SLUG_FORMAT } from "../services/organizations.ts";
 import { iso, parse, printJson, printTable, required, runSubcommand, UsageError, withDatabase } from "./common.ts";
 
-export const ORGS_USAGE = `usage: spool orgs <command>
+const ORGS_USAGE = `usage: spool orgs <command>
 
   create --slug <slug> [--name <name>] [--json]
       Create an organization. Prints its id alone on stdout (details go to stderr).

@@ -85,7 +85,7 @@ function fragmentCost(name: string, w: Walk): number {
 }
 
 /** The estimated cost of the operation `operationName` of `document`; 0 if there is no such operation. */
-export function queryCost(schema: GraphQLSchema, document: DocumentNode, opts: { operationName?: string | null; variables?: Record<string, unknown> | null; defaultPageSize: number }): number {
+function queryCost(schema: GraphQLSchema, document: DocumentNode, opts: { operationName?: string | null; variables?: Record<string, unknown> | null; defaultPageSize: number }): number {
   const operation = getOperationAST(document, opts.operationName);
   const root = operation && schema.getRootType(operation.operation);
   if (!operation || !root) return 0;

@@ -42,7 +42,7 @@ function fail(res: http.ServerResponse, status: number, code: string, message: s
 }
 
 /** The one range of a `Range: bytes=…` header, null for none or several, "unsatisfiable" when outside the file. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | "unsatisfiable" {
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | "unsatisfiable" {
   if (!header) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) return null;

@@ -24,7 +24,7 @@ import { EventSequencer } from "./event-sequencer.ts";
 import { JobStream, JobWatch } from "./job-watch.ts";
 import type { PgListener } from "./pg-listener.ts";
 
-export const EVENTS_CHANNEL = "spool_events";
+const EVENTS_CHANNEL = "spool_events";
 const KINDS = new Set(["STATUS", "STAGE", "PROGRESS", "LOG"]);
 /** Event rows read per delivery batch. */
 const LOAD_BATCH = 500;
@@ -32,7 +32,7 @@ const LOAD_BATCH = 500;
 const MAX_QUEUE = 10_000;
 
 /** The trigger's payload (`spool_notify_event`), checked field by field; null if malformed. */
-export function parseEventHint(payload: string): EventHint | null {
+function parseEventHint(payload: string): EventHint | null {
   if (payload.length > 8_000) return null;
   let v: unknown;
   try {
@@ -50,7 +50,7 @@ export function parseEventHint(payload: string): EventHint | null {
   return { id: id as number, org, job, kind };
 }
 
-export const unavailable = (why: string) =>
+const unavailable = (why: string) =>
   new SpoolError("UNAVAILABLE", `Live updates are interrupted (${why}); subscribe again: job(id) starts with the current state, jobEvents(after:) replays from your last event id.`);
 
 export type LiveUpdatesOptions = {
