@@ -129,6 +129,10 @@ export function createFilesHandler(deps: { assets: AssetServices; pool: pg.Pool;
       deps.log.error({ key: target.key, err: (err as Error).message }, "stored file unreadable");
       return fail(res, (err as { code?: string }).code === "NOT_FOUND" ? 404 : 502, "STORAGE_FAILED", "The stored file could not be read.");
     }
+    // The client may have gone while the file was opened. pipeline() refuses a destroyed
+    // response (it throws on Node 22+) and would leave the stream unread and its FileHandle
+    // to the garbage collector, which Node 26 turns into an uncaught exception: close it here.
+    if (res.destroyed) return void body.destroy();
     res.writeHead(status, headers);
     // A client that goes away mid-download destroys the storage stream too.
     pipeline(body, res, () => undefined);

@@ -94,7 +94,8 @@ describe("a newcomer's first scanned PDF, on the real server", () => {
     // The server binds before it makes the admin key (a taken port fails before any key exists),
     // so /health can answer a moment before the key file is written.
     const adminKey = await waitFor(() => readFile(path.join(dataDir, "admin-key"), "utf8").then((k) => k.trim(), () => null), "the admin key file", 30_000, 50);
-    expect(s.output()).toContain(adminKey); // printed once, on the first start
+    // Printed once, on the first start, just after the file is written.
+    await waitFor(async () => s.output().includes(adminKey), "the admin key printed", 30_000, 50);
     const auth = { authorization: `Bearer ${adminKey}` };
 
     async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
