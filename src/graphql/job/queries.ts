@@ -2,6 +2,7 @@
 // success rate per type) and jobTypes (what this server runs). Everything is scoped to the
 // caller's organization; another organization's job answers NOT_FOUND.
 import { z } from "zod";
+import { DEFAULT_MAX_ATTEMPTS } from "../../engine/enqueue.ts";
 import { SpoolError } from "../../errors.ts";
 import { checkPage, type Builder } from "../builder.ts";
 import { requireScope, type Context } from "../context.ts";
@@ -140,7 +141,7 @@ export function addJobQueries(builder: Builder, { JobStatus }: JobRefs) {
           type: p.type,
           description: p.description,
           inputSchema: z.toJSONSchema(p.input, { io: "input", unrepresentable: "any" }),
-          maxAttempts: p.maxAttempts ?? 3,
+          maxAttempts: p.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
           timeoutMs: p.timeoutMs ?? null,
         }));
       },
