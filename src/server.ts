@@ -119,7 +119,7 @@ export function createGraphQLServer(opts: ServerOptions) {
   const ids = new WeakMap<Request, string>();
   const deps: Deps = { pool: opts.pool, prisma: opts.prisma, registry: opts.registry, log: opts.log, liveUpdates: opts.liveUpdates, assets: opts.assets, publicUrl: opts.publicUrl, webhooks: opts.webhooks };
   const serveFile = opts.assets ? createFilesHandler({ assets: opts.assets, pool: opts.pool, log: opts.log }) : null;
-  const yoga = createYoga<{ connectionParams?: Record<string, unknown> }, Context>({
+  const yoga = createYoga<{ connectionParams?: Record<string, unknown>; req?: http.IncomingMessage }, Context>({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
     graphiql: opts.graphiql ? { title: "Spool", subscriptionsProtocol: "WS" } : false,
@@ -158,9 +158,12 @@ export function createGraphQLServer(opts: ServerOptions) {
       useCostLimit({ maxCost: DOCUMENT_LIMITS.maxCost, defaultPageSize: DEFAULT_PAGE }),
       ...(opts.introspection ? [] : [useHideSchema()]),
     ],
-    context: async ({ request, connectionParams }) => {
+    context: async ({ request, req, connectionParams }) => {
       const requestId = (request && ids.get(request)) ?? randomUUID();
-      const principal = await principalFor(deps, keyFrom(request?.headers ?? new Headers(), connectionParams));
+      // On WebSocket there is no fetch Request, only the upgrade's IncomingMessage: a key sent
+      // in its headers (which onConnect accepted) is this operation's key too.
+      const headers = request?.headers ?? new Headers(req?.headers as Record<string, string> | undefined);
+      const principal = await principalFor(deps, keyFrom(headers, connectionParams));
       const baseUrl = opts.publicUrl ?? originOf(request as never);
       return { ...deps, requestId, principal, baseUrl, log: opts.log.child({ requestId }) };
     },
