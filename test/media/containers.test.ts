@@ -2,12 +2,11 @@
 // upload is accepted under the type file-type detects (its names, e.g. video/vnd.avi and
 // video/matroska, not the older x- names), and a job then reads it with the demuxer
 // forced from that type.
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDb } from "../helpers.ts";
-import { binaries } from "./fixtures.ts";
+import { binaries, generate } from "./fixtures.ts";
 import { startMediaEnv, type MediaEnv } from "./harness.ts";
 
 const CREATE_VIDEO = `mutation($input: CreateVideoInput!) { createVideo(input: $input) { video { id status source { kind contentType } } } }`;
@@ -27,14 +26,6 @@ const CONTAINERS: Array<{ name: string; args: string[]; contentType: string; kin
   { name: "tone.aiff", args: [...SOUND, "-c:a", "pcm_s16be", "-f", "aiff"], contentType: "audio/aiff", kind: "AUDIO", video: false },
 ];
 
-function generate(ffmpeg: string, args: string[], out: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(ffmpeg, ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", ...args, out], { timeout: 60_000 }, (err, _o, stderr) => {
-      if (err) reject(new Error(`fixture failed: ${stderr}`));
-      else resolve(out);
-    });
-  });
-}
 
 let db: TestDb;
 beforeAll(async () => {

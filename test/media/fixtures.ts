@@ -245,7 +245,7 @@ async function cached(ffmpeg: string, kind: string, params: object, dir: string,
     sweepDeadCaches();
     mkdirSync(cacheDir, { recursive: true });
     const path = join(cacheDir, `${generated.size}-${kind}.${ext}`);
-    master = generate(ffmpeg, args, path).then(() => path);
+    master = generate(ffmpeg, args, path);
     generated.set(key, master);
   }
   const source = await master;
@@ -255,7 +255,8 @@ async function cached(ffmpeg: string, kind: string, params: object, dir: string,
   return target;
 }
 
-function generate(ffmpeg: string, args: string[], out: string): Promise<void> {
+/** Runs ffmpeg with `args` writing `out`; resolves with `out`. */
+export function generate(ffmpeg: string, args: string[], out: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(
       ffmpeg,
@@ -263,7 +264,7 @@ function generate(ffmpeg: string, args: string[], out: string): Promise<void> {
       { timeout: 60_000, killSignal: "SIGKILL", maxBuffer: 4 * 1024 * 1024 },
       (err, _stdout, stderr) => {
         if (err) reject(new Error(`fixture generation failed: ${ffmpeg} ${args.join(" ")} ${out}\n${stderr}`));
-        else resolvePromise();
+        else resolvePromise(out);
       },
     );
   });

@@ -12,7 +12,7 @@ import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import type { Api } from "../graphql/api-helpers.ts";
 import { createTestDatabase, type TestDb } from "../helpers.ts";
 import { startMediaEnv, type MediaEnv } from "./harness.ts";
-import { binaries, makeAudio, makeVfrWebm, makeVideo } from "./fixtures.ts";
+import { binaries, generate, makeAudio, makeVfrWebm, makeVideo } from "./fixtures.ts";
 
 const CREATE_VIDEO = `mutation($input: CreateVideoInput!) { createVideo(input: $input) { video { id status } } }`;
 const OPTIMIZE = `mutation($input: OptimizeVideoInput!) { optimizeVideo(input: $input) { job { id status type } } }`;
@@ -42,14 +42,6 @@ function frameFacts(ffprobe: string, file: string): Promise<{ r: string; avg: st
   });
 }
 
-function generate(ffmpeg: string, args: string[], out: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(ffmpeg, ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", ...args, out], { timeout: 60_000 }, (err, _o, stderr) => {
-      if (err) reject(new Error(`fixture failed: ${stderr}`));
-      else resolve(out);
-    });
-  });
-}
 
 let db: TestDb;
 beforeAll(async () => {
