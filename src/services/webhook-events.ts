@@ -35,6 +35,17 @@ export const WEBHOOK_EVENTS = {
     description: "A Document has its source file (uploaded, downloaded, attached, or made by document.transform).",
     data: z.object({ documentId: globalId, status: z.literal("READY"), sourceAssetId: globalId }),
   },
+  "video.indexed": {
+    description: "What a Video says became searchable: captions attached (AUDIO), or a video.index job's subtitle streams and on-screen text (AUDIO, VISUAL).",
+    data: z.object({
+      videoId: globalId, modes: z.array(z.enum(["TEXT", "AUDIO", "VISUAL"])), source: z.string().describe("captions:<track id>, visual, …"),
+      segmentCount: z.number().int(), jobId: globalId.nullable(),
+    }),
+  },
+  "document.indexed": {
+    description: "A Document's page text became searchable (document.extractText or document.process stored it).",
+    data: z.object({ documentId: globalId, modes: z.array(z.enum(["TEXT", "AUDIO", "VISUAL"])), source: z.literal("pages"), segmentCount: z.number().int(), jobId: globalId.nullable() }),
+  },
   "webhook.test": {
     description: "Sent by testWebhook to one endpoint, whatever its event types.",
     data: z.object({ endpointId: globalId, message: z.string() }),

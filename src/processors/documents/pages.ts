@@ -2,8 +2,10 @@
 // confidence, word boxes) and the document-level facts (page count, properties, language,
 // word count). Written in one transaction fenced by the attempt, replacing the pages of any
 // earlier read, so a cancelled or reclaimed attempt leaves the previous text untouched.
+// The same transaction rewrites the Document's PAGE search segments (services/search-index.ts).
 import { inTransaction } from "../../engine/queryable.ts";
 import type { Job } from "../../engine/types.ts";
+import { indexPages, publishIndexed } from "../../services/search-index.ts";
 import { fenceAttempt } from "../media/outputs.ts";
 import type { MediaDeps } from "../media/source.ts";
 import type { ReadResult, ReadWord } from "./read.ts";
@@ -39,5 +41,8 @@ export async function savePages(deps: MediaDeps, job: Job, attempt: number, docu
        where id = $1 and organization_id = $2`,
       [documentId, job.organizationId, read.pageCount, read.properties ? JSON.stringify(read.properties) : null, read.language, read.wordCount, job.id],
     );
+    // The pages are searchable when, and only if, this transaction commits.
+    const segmentCount = await indexPages(tx, job.organizationId, documentId);
+    await publishIndexed(tx, { organizationId: job.organizationId, documentId }, { modes: ["TEXT"], source: "pages", segmentCount, jobId: job.id });
   });
 }
