@@ -2,6 +2,7 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
 import { createBuilder } from "./builder.ts";
 import { addAssetTypes } from "./asset.ts";
+import { addCaptionTypes } from "./captions.ts";
 import { addItemTypes } from "./items.ts";
 import { addDocumentJobTypes } from "./document-jobs.ts";
 import { addDocumentTransform } from "./document-transform.ts";
@@ -12,6 +13,7 @@ import { addJobTypes } from "./job/type.ts";
 import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
 import { addOrganizationTypes } from "./organization.ts";
+import { addSearchTypes } from "./search.ts";
 import { addWebhookMutations } from "./webhooks/mutations.ts";
 import { addWebhookSubscription } from "./webhooks/subscription.ts";
 import { addWebhookTypes } from "./webhooks/types.ts";
@@ -26,9 +28,11 @@ export function buildSchema(): GraphQLSchema {
   const assetRefs = addAssetTypes(builder);
   addItemTypes(builder, { ...jobRefs, ...assetRefs });
   addVideoOutputFields(builder, assetRefs);
+  addCaptionTypes(builder, assetRefs);
   addVideoJobTypes(builder);
   const documentRefs = addDocumentJobTypes(builder);
   addDocumentTransform(builder, documentRefs);
+  addSearchTypes(builder, assetRefs);
   const webhookRefs = addWebhookTypes(builder);
   addWebhookMutations(builder, webhookRefs);
   addWebhookSubscription(builder, webhookRefs);
