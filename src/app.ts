@@ -11,6 +11,7 @@ import { ProcessorRegistry } from "./engine/registry.ts";
 import type { Logger } from "./log.ts";
 import { assetIngest } from "./processors/asset-ingest.ts";
 import { DOCUMENT_READING_JOB_TYPES, MEDIA_JOB_TYPES } from "./processors/job-types.ts";
+import { searchReindex } from "./processors/search-reindex.ts";
 import { systemCleanup } from "./processors/system-cleanup.ts";
 import { webhookDeliver, type WebhookDeliverDeps } from "./processors/webhook-deliver.ts";
 import { LiveUpdates } from "./pubsub/live-updates.ts";
@@ -43,7 +44,7 @@ export type RegistryDeps = {
  */
 export function createRegistry(deps: RegistryDeps): ProcessorRegistry {
   const { pool, assets } = deps;
-  const registry = new ProcessorRegistry().register(systemCleanup, { pool, assets });
+  const registry = new ProcessorRegistry().register(systemCleanup, { pool, assets }).register(searchReindex, { pool });
   if (!assets) return registry;
   registry.register(assetIngest, { assets, pool });
   if (deps.webhooks) registry.register(webhookDeliver, { ...deps.webhooks, pool, outbound: assets.outbound });

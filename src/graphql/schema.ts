@@ -14,6 +14,7 @@ import { addVideoJobTypes } from "./video-jobs.ts";
 import { addVideoOutputFields } from "./video-outputs.ts";
 import { addOrganizationTypes } from "./organization.ts";
 import { addSearchTypes } from "./search.ts";
+import { addSearchReindex } from "./search-reindex.ts";
 import { addWebhookMutations } from "./webhooks/mutations.ts";
 import { addWebhookSubscription } from "./webhooks/subscription.ts";
 import { addWebhookTypes } from "./webhooks/types.ts";
@@ -33,6 +34,7 @@ export function buildSchema(): GraphQLSchema {
   const documentRefs = addDocumentJobTypes(builder);
   addDocumentTransform(builder, documentRefs);
   addSearchTypes(builder, assetRefs);
+  addSearchReindex(builder);
   const webhookRefs = addWebhookTypes(builder);
   addWebhookMutations(builder, webhookRefs);
   addWebhookSubscription(builder, webhookRefs);
