@@ -2,6 +2,9 @@
 // document pages (spool_search_index_pages), caption and on-screen segments (replaceSegments).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inTransaction } from "../../src/engine/queryable.ts";
+import type { Job } from "../../src/engine/types.ts";
+import { savePages } from "../../src/processors/documents/pages.ts";
+import { payloadSchema } from "../../src/services/webhook-events.ts";
 import { indexPages, replaceSegments } from "../../src/services/search-index.ts";
 import { createOrg, createTestDatabase, type TestDb } from "../helpers.ts";
 
@@ -93,5 +96,38 @@ describe("item rows and TEXT segments", () => {
     await inTransaction(db.pool, (tx) => replaceSegments(tx, { organizationId: other.id, videoId: id }, "visual", [{ mode: "VISUAL", kind: "ON_SCREEN_TEXT", text: "intruder" }]));
     const { rows } = await db.pool.query(`select count(*)::int as n from search_segments where text = 'intruder'`);
     expect(rows[0].n).toBe(0);
+  });
+});
+
+describe("a read's pages become searchable in the transaction that stores them", () => {
+  async function runningJob(documentId: string) {
+    const { rows } = await db.pool.query(
+      `insert into jobs (organization_id, type, status, attempts, input) values ($1, 'document.extractText', 'RUNNING', 1, $2) returning *`,
+      [org.id, { documentId }]);
+    const r = rows[0];
+    return { ...r, organizationId: r.organization_id } as never as Job;
+  }
+  const read = (text: string) => ({
+    pageCount: 1, properties: null, ocrPages: 0, language: "eng", wordCount: 3, confidence: null, elapsedMs: 1,
+    pages: [{ page: 1, width: 612, height: 792, text, words: [], source: "TEXT_LAYER" as const, confidence: null, wordCount: 3 }],
+  });
+
+  it("savePages writes PAGE segments and a document.indexed event; a stale attempt changes neither", async () => {
+    await db.pool.query(`insert into webhook_endpoints (organization_id, url, secret) values ($1, 'https://example.com/hook', 'x')`, [org.id]);
+    const doc = (await db.pool.query(`insert into documents (organization_id, title) values ($1, 'Charter') returning id`, [org.id])).rows[0].id;
+    const job = await runningJob(doc);
+    const deps = { pool: db.pool } as never;
+    await savePages(deps, job, 1, doc, read("Ships sail at noon"));
+    const pages = async () => (await db.pool.query(`select text from search_segments where item_id = $1 and kind = 'PAGE'`, [doc])).rows.map((r) => r.text);
+    expect(await pages()).toEqual(["Ships sail at noon"]);
+    const { rows } = await db.pool.query(`select body from webhook_messages where organization_id = $1 and event_type = 'document.indexed'`, [org.id]);
+    expect(rows).toHaveLength(1);
+    const body = payloadSchema("document.indexed").parse(JSON.parse(rows[0].body));
+    expect(body.data).toMatchObject({ modes: ["TEXT"], source: "pages", segmentCount: 1 });
+
+    await expect(savePages(deps, job, 2, doc, read("Ships sink at dawn"))).rejects.toMatchObject({ code: "LEASE_LOST" });
+    expect(await pages()).toEqual(["Ships sail at noon"]);
+    await savePages(deps, job, 1, doc, read("Ships sink at dawn"));
+    expect(await pages()).toEqual(["Ships sink at dawn"]);
   });
 });
