@@ -7,7 +7,7 @@
 // (run.ts, orphan-guard.ts). No database, no decisions.
 import type { FfmpegSpec } from "./argv.ts";
 import { readCapabilities, resolveBinary, type FfmpegBinaries, type FfmpegCapabilities } from "./binaries.ts";
-import type { MediaInfo } from "./media-info.ts";
+import type { MediaInfo, ProbeStream } from "./media-info.ts";
 import { findGuardShell } from "./orphan-guard.ts";
 import { Prober, type DataEnd, type ProbeOptions } from "./probe.ts";
 import { runFfmpeg, type RunOptions, type RunResult } from "./run.ts";
@@ -46,6 +46,11 @@ export class Ffmpeg {
   /** ffprobe facts about a file. Undecodable input → FfmpegError VIDEO_FORMAT_UNSUPPORTED. */
   probe(path: string, opts: ProbeOptions = {}): Promise<MediaInfo> {
     return this.prober.probe(path, opts);
+  }
+
+  /** The streams of one type (`s`: subtitles) as ffprobe describes them (tags, disposition). */
+  streams(path: string, type: "v" | "a" | "s", opts: ProbeOptions = {}): Promise<ProbeStream[]> {
+    return this.prober.streams(path, type, opts);
   }
 
   /** The first video stream's keyframe times, from its packets; null when too many to list. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { abortError } from "../../errors.ts";
 import { checkFormat, checkPath, finite, PATH_RULE, seconds } from "./argv.ts";
 import { FfmpegError, LineRing, withTail } from "./failures.ts";
-import { mediaInfoFromProbe, num, type MediaInfo, type ProbeData } from "./media-info.ts";
+import { mediaInfoFromProbe, num, type MediaInfo, type ProbeData, type ProbeStream } from "./media-info.ts";
 import { guarded, KILL_SETTLE_MS } from "./orphan-guard.ts";
 
 export type ProbeOptions = { format?: string; signal?: AbortSignal; timeoutMs?: number };
@@ -47,6 +47,15 @@ export class Prober {
       /* ffprobe's own size is used */
     }
     return mediaInfoFromProbe(data, size);
+  }
+
+  /**
+   * The streams of one type (`s`: subtitles) as ffprobe describes them: codec, tags,
+   * disposition, what MediaInfo leaves out. No streams of that type → [].
+   */
+  async streams(path: string, type: "v" | "a" | "s", opts: ProbeOptions = {}): Promise<ProbeStream[]> {
+    const data = await this.json<ProbeData>(path, ["-select_streams", type, "-show_streams"], opts, PROBE_STDOUT_CAP);
+    return data.streams ?? [];
   }
 
   /**
