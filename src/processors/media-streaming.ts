@@ -12,7 +12,8 @@
 // scene-cut keyframes in every rung, so segment N of every rendition covers the same time
 // and a player can switch at any boundary. The master playlist is written here, not by
 // ffmpeg: the 2018 npm build segfaults on -master_pl_name, and BANDWIDTH is the measured
-// peak segment rate (tools/hls.ts).
+// peak segment rate (tools/hls.ts). The Video's caption tracks become the master's SUBTITLES
+// group, WebVTT segments aligned with the video's (media/subtitle-renditions.ts).
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
@@ -27,6 +28,7 @@ import { displaySize } from "./media/encoders.ts";
 import { streamingInput } from "./media/inputs.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { checkDash, measureVariant, sizeOf, type Measured } from "./media/package-check.ts";
+import { packageSubtitles, type SubtitleRendition } from "./media/subtitle-renditions.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { planOf, Stages } from "./media/stages.ts";
 
@@ -49,6 +51,8 @@ export type StreamingResult = {
   /** Asked heights left out because the source is not that tall. */
   droppedHeights: number[];
   segmentSeconds: number;
+  /** The caption tracks the HLS master lists as its SUBTITLES group (none without HLS or tracks). */
+  subtitles: SubtitleRendition[];
 };
 
 /** 360p/720p/1080p at rates close to common web ladders (Apple's authoring table, YouTube's). */
@@ -254,6 +258,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
       const measured = new Map<string, Measured>();
       const outputs: Output[] = [];
       const top = rungs[rungs.length - 1]!;
+      let subtitles: Awaited<ReturnType<typeof packageSubtitles>> = { master: [], renditions: [] };
       if (formats.includes("hls")) {
         const hlsDir = path.join(dir, "hls");
         for (const r of rungs) {
@@ -261,6 +266,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
           measured.set(r.name, m);
           ctx.logLine(`rendition ${r.name}: ${m.segments} segments, ${m.durationSec.toFixed(2)} s, peak ${Math.round(m.peak / 1000)} kb/s, average ${Math.round(m.average / 1000)} kb/s`);
         }
+        subtitles = await packageSubtitles(deps, job, ctx, { videoId: src.videoId, hlsDir, variant: path.join(hlsDir, top.name) });
         await writeFile(path.join(hlsDir, "master.m3u8"), writeMasterPlaylist(rungs.map((r) => ({
           uri: `${r.name}/index.m3u8`,
           bandwidth: measured.get(r.name)!.peak,
@@ -268,7 +274,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
           resolution: { width: r.width, height: r.height },
           codecs: r.codecs,
           frameRate: fps && fps > 0 ? fps : null,
-        })), { independentSegments: true }));
+        })), { independentSegments: true, subtitles: subtitles.master }));
         const m = measured.get(top.name)!;
         const segment = path.join(hlsDir, top.name, "seg_0000.ts");
         const probed = await probeOutput(deps, ctx, segment, "mpegts");
@@ -309,6 +315,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
         }),
         droppedHeights: dropped,
         segmentSeconds: S,
+        subtitles: subtitles.renditions,
       };
     }, ctx.signal));
   },

@@ -16,6 +16,8 @@ export type HlsVariant = {
   /** RFC 6381 codec list, e.g. "avc1.64001f,mp4a.40.2". */
   codecs?: string | null;
   frameRate?: number | null;
+  /** The SUBTITLES group the variant names, as parsed (writeMasterPlaylist gives every variant its subtitles group). */
+  subtitles?: string;
 };
 
 export type HlsSegment = { uri: string; durationSec: number };
@@ -38,11 +40,64 @@ function checkUri(uri: string): void {
   }
 }
 
-/** The master playlist of a package; `independentSegments` when every segment starts with a keyframe. */
-export function writeMasterPlaylist(variants: readonly HlsVariant[], opts: { independentSegments?: boolean } = {}): string {
+/** One EXT-X-MEDIA TYPE=SUBTITLES rendition of a master playlist (a WebVTT media playlist). */
+export type HlsSubtitleRendition = {
+  /** Relative to the master playlist, e.g. "subs/0/index.m3u8". */
+  uri: string;
+  /** What a player's menu shows; any text (made quoted-string safe here). */
+  name: string;
+  /** BCP-47; left out of the tag when it is not one. */
+  language?: string | null;
+  /** Apple's media characteristics, e.g. public.accessibility.transcribes-spoken-dialog for SDH captions. */
+  characteristics?: readonly string[];
+};
+
+/** The GROUP-ID every variant names in SUBTITLES=: one group, since every variant shows the same tracks. */
+export const SUBTITLES_GROUP = "subs";
+
+/**
+ * Text as an RFC 8216 quoted-string: one that cannot hold a double quote, CR or LF. A quote
+ * becomes an apostrophe and control characters spaces, so a label can never end the
+ * attribute early or start a new playlist line; empty text becomes `fallback`.
+ */
+export function quotedStringSafe(text: string, fallback: string, maxLength = 200): string {
+  const clean = text.replace(/"/g, "'").replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ").replace(/\s+/g, " ").trim().slice(0, maxLength).trim();
+  return clean || fallback;
+}
+
+const BCP47 = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/;
+const CHARACTERISTIC = /^[A-Za-z0-9.-]+$/;
+
+function mediaLines(subtitles: readonly HlsSubtitleRendition[]): string[] {
+  const names = new Set<string>();
+  return subtitles.map((s, i) => {
+    checkUri(s.uri);
+    // NAME must be unique within its group (RFC 8216 4.3.4.1.1).
+    const base = quotedStringSafe(s.name, `Subtitles ${i + 1}`);
+    let name = base;
+    for (let n = 2; names.has(name); n++) name = `${base} (${n})`;
+    names.add(name);
+    const attrs = [`TYPE=SUBTITLES`, `GROUP-ID="${SUBTITLES_GROUP}"`, `NAME="${name}"`];
+    if (s.language && BCP47.test(s.language)) attrs.push(`LANGUAGE="${s.language}"`);
+    attrs.push("DEFAULT=NO", "AUTOSELECT=YES", "FORCED=NO");
+    const chars = (s.characteristics ?? []).filter((c) => CHARACTERISTIC.test(c));
+    if (chars.length) attrs.push(`CHARACTERISTICS="${chars.join(",")}"`);
+    attrs.push(`URI="${s.uri}"`);
+    return `#EXT-X-MEDIA:${attrs.join(",")}`;
+  });
+}
+
+/**
+ * The master playlist of a package; `independentSegments` when every segment starts with a
+ * keyframe. With `subtitles`, each is an EXT-X-MEDIA of one SUBTITLES group that every
+ * variant names; without, the playlist is as it always was.
+ */
+export function writeMasterPlaylist(variants: readonly HlsVariant[], opts: { independentSegments?: boolean; subtitles?: readonly HlsSubtitleRendition[] } = {}): string {
   if (variants.length === 0) throw new Error("a master playlist needs at least one variant");
   const lines = ["#EXTM3U", "#EXT-X-VERSION:3"];
   if (opts.independentSegments) lines.push("#EXT-X-INDEPENDENT-SEGMENTS");
+  const subtitles = opts.subtitles ?? [];
+  lines.push(...mediaLines(subtitles));
   for (const v of variants) {
     checkUri(v.uri);
     if (!(Number.isInteger(v.bandwidth) && v.bandwidth > 0)) throw new Error(`BANDWIDTH of ${v.uri} must be a positive integer`);
@@ -54,6 +109,7 @@ export function writeMasterPlaylist(variants: readonly HlsVariant[], opts: { ind
       if (!/^[A-Za-z0-9.,]+$/.test(v.codecs)) throw new Error(`CODECS ${JSON.stringify(v.codecs)} is not an RFC 6381 list`);
       attrs.push(`CODECS="${v.codecs}"`);
     }
+    if (subtitles.length) attrs.push(`SUBTITLES="${SUBTITLES_GROUP}"`);
     lines.push(`#EXT-X-STREAM-INF:${attrs.join(",")}`, v.uri);
   }
   return `${lines.join("\n")}\n`;
@@ -97,11 +153,32 @@ export function parseMasterPlaylist(text: string): HlsVariant[] {
       resolution: res ? { width: Number(res[1]), height: Number(res[2]) } : null,
       codecs: a.CODECS ?? null,
       frameRate: a["FRAME-RATE"] ? Number(a["FRAME-RATE"]) : null,
+      ...(a.SUBTITLES !== undefined ? { subtitles: a.SUBTITLES } : {}),
     });
     i++;
   }
   if (variants.length === 0) throw new Error("the master playlist lists no variant");
   return variants;
+}
+
+/** The EXT-X-MEDIA tags of a master playlist, each as its attributes (quoted values unquoted). */
+export function parseMediaRenditions(text: string): Array<Record<string, string>> {
+  return playlistLines(text).filter((l) => l.startsWith("#EXT-X-MEDIA:")).map((l) => parseAttributes(l.slice("#EXT-X-MEDIA:".length)));
+}
+
+/** A VOD media playlist of the given segments (subtitle segments: Spool writes those itself). */
+export function writeMediaPlaylist(segments: readonly HlsSegment[]): string {
+  if (segments.length === 0) throw new Error("a media playlist needs at least one segment");
+  // Every EXTINF rounded to the nearest integer must be at most the target (RFC 8216 4.3.3.1).
+  const target = Math.max(1, ...segments.map((s) => Math.round(s.durationSec)));
+  const lines = ["#EXTM3U", "#EXT-X-VERSION:3", `#EXT-X-TARGETDURATION:${target}`, "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"];
+  for (const s of segments) {
+    if (!s.uri || s.uri.includes("/") || !RELATIVE_URI.test(s.uri)) throw new Error(`segment URI ${JSON.stringify(s.uri)} must be a file name beside the playlist`);
+    if (!(Number.isFinite(s.durationSec) && s.durationSec >= 0)) throw new Error(`segment ${s.uri} has no valid duration`);
+    lines.push(`#EXTINF:${s.durationSec.toFixed(6)},`, s.uri);
+  }
+  lines.push("#EXT-X-ENDLIST");
+  return `${lines.join("\n")}\n`;
 }
 
 /** A media (variant) playlist: its segments with their durations. */
