@@ -1,5 +1,5 @@
 // The search benchmark's queries: sampled once with a seeded PRNG, the same list for every
-// engine and every size. Phrases come from the first items of the queried organization,
+// engine and every size. Phrases and word pairs come from the first items of the queried organization,
 // which every size holds (a smaller corpus is a prefix of a larger one: same seed).
 import { corpus, FUNCTION_WORDS, rng, type CorpusOptions, type Vocabulary } from "./search-corpus.ts";
 
@@ -36,8 +36,11 @@ export function sampleQueries(v: Vocabulary, o: CorpusOptions, perKind: number, 
     }
   };
   const mid = () => pick(200, 5000);
-  // English caption cues and pages of the queried organization among the first 10,000 segments.
+  // English caption cues and pages of the queried organization among the first 10,000 segments:
+  // phrases (3 consecutive words, none a stopword) and word pairs (two words of one segment,
+  // what someone who remembers a passage types).
   const phrases: string[] = [];
+  const pairs: string[][] = [];
   for (const item of corpus(v, { ...o, segments: Math.min(o.segments, 10_000) })) {
     if (item.org !== 0 || item.language !== "eng") continue;
     for (const t of [...item.captions.map((c) => c.text), ...item.pages]) {
@@ -46,16 +49,24 @@ export function sampleQueries(v: Vocabulary, o: CorpusOptions, perKind: number, 
         const three = w.slice(i, i + 3);
         if (three.every((x) => x && !stop.has(x))) phrases.push(three.join(" "));
       }
+      const content = Array.from(new Set(w.filter((x) => x && !stop.has(x))));
+      if (content.length >= 2) pairs.push(content);
     }
   }
-  if (phrases.length < perKind) throw new Error("too few phrases in the corpus's first items");
+  if (phrases.length < perKind || pairs.length < perKind) throw new Error("too few phrases in the corpus's first items");
+  const pair = () => {
+    const words = pairs[Math.floor(r() * pairs.length)]!;
+    const a = Math.floor(r() * words.length);
+    const b = (a + 1 + Math.floor(r() * (words.length - 1))) % words.length;
+    return [words[a]!, words[b]!];
+  };
   const out: BenchQuery[] = [];
   const q = (kind: Kind, words: string[], extra: Partial<BenchQuery> = {}): BenchQuery => ({
     kind, words, text: extra.phrase ? `"${words.join(" ")}"` : words.join(" "), phrase: false, filter: null, facets: false, highlights: false, ...extra,
   });
   for (let i = 0; i < perKind; i++) {
     out.push(q("one word", [mid()]));
-    out.push(q("two words", [mid(), mid()]));
+    out.push(q("two words", pair()));
     out.push(q("phrase", phrases[Math.floor(r() * phrases.length)]!.split(" "), { phrase: true }));
     out.push(q("filters + facets", [mid()], { filter: FILTER, facets: true }));
     out.push(q("page + highlights", [mid()], { highlights: true }));

@@ -9,7 +9,7 @@
 // The corpus (test/bench/search-corpus.ts) is generated from a seed: Zipf word frequencies,
 // Videos with caption cues and on-screen text, Documents with pages, four organizations (85%
 // of the items in the one queried). Query kinds (test/bench/search-queries.ts): one word
-// (ranks 200–5,000), two words, a phrase from a real segment, one word with filters (VIDEO,
+// (ranks 200–5,000), two words of one real segment, a phrase from one, one word with filters (VIDEO,
 // 60–1800 s, HD) and facets, one word with the page's highlights, and a common word (rank
 // < 50). Each kind: the first 5 of its queries once to warm up, then --runs timed runs cycling
 // through its 25 queries, engines interleaved query by query; p50 / p95 in ms.
