@@ -15,15 +15,12 @@ let db: TestDb;
 let api: Api;
 let base: string;
 let key: string;
-let org: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   api = await createTestApi(db);
   base = (await api.listen()).http.replace(/\/graphql$/, "");
-  const t = await api.tenant();
-  key = t.key;
-  org = t.org.id;
+  key = (await api.tenant()).key;
 });
 afterAll(async () => {
   await api?.close();
