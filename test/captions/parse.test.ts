@@ -90,6 +90,13 @@ describe("WebVTT", () => {
     expect(writeWebVtt(parseCaptions(REAL_VTT).cues, parseCaptions(REAL_VTT).blocks).indexOf("STYLE")).toBeLessThan(writeWebVtt(parseCaptions(REAL_VTT).cues, parseCaptions(REAL_VTT).blocks).indexOf("-->"));
   });
 
+  it("a STYLE that would load a resource is dropped, with a warning", () => {
+    const p = parseCaptions("WEBVTT\n\nSTYLE\n::cue { background-image: url(https://tracker.example/p.gif); }\n\nSTYLE\n::cue(b) { color: red; }\n\n00:01.000 --> 00:02.000\nhi\n");
+    expect(p.blocks).toEqual(["STYLE\n::cue(b) { color: red; }"]);
+    expect(p.warnings).toEqual(["line 3: a STYLE block that loads a resource (url() or @import) is dropped"]);
+    expect(writeWebVtt(p.cues, p.blocks)).not.toMatch(/url|tracker/);
+  });
+
   it("a cue text with '-->' cannot end the cue in the output; timestamps outside the cue are dropped", () => {
     const p = parseCaptions("1\n00:00:01,000 --> 00:00:02,000\nan arrow --> in text <00:00:09.000>late\n");
     expect(p.cues[0]!.lines).toEqual(["an arrow --&gt; in text late"]);

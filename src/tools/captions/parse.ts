@@ -202,6 +202,8 @@ function parseVtt(lines: string[], from: number, b: Builder, blocks: string[]) {
     if (/^NOTE(?:[ \t]|$)/.test(first)) continue;
     if (/^(STYLE|REGION)[ \t]*$/.test(first) && !block.some(isTiming)) {
       if (sawCue) b.warn(start + 1, `a ${first.trim()} block after the first cue is ignored`);
+      // A style that loads something (url(), @import) would make every viewer's player fetch it.
+      else if (block.some((l) => /url\s*\(|@import/i.test(l))) b.warn(start + 1, `a ${first.trim()} block that loads a resource (url() or @import) is dropped`);
       else blocks.push(block.map((l) => l.trimEnd()).join("\n"));
       continue;
     }
