@@ -103,7 +103,7 @@ describe("search over GraphQL", () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const { data, errors } = await api.gql(SEARCH, { q: "pelican", first: 25, after }, key);
+      const { data, errors }: { data?: any; errors?: unknown } = await api.gql(SEARCH, { q: "pelican", first: 25, after }, key);
       expect(errors).toBeUndefined();
       expect(data.search.totalCount).toBe(60);
       seen.push(...data.search.edges.map((e: any) => e.node.item.id));
