@@ -13,7 +13,8 @@
 // and a player can switch at any boundary. The master playlist is written here, not by
 // ffmpeg: the 2018 npm build segfaults on -master_pl_name, and BANDWIDTH is the measured
 // peak segment rate (tools/hls.ts). The Video's caption tracks become the master's SUBTITLES
-// group, WebVTT segments aligned with the video's (media/subtitle-renditions.ts).
+// group, WebVTT segments aligned with the video's (media/subtitle-renditions.ts), and text
+// AdaptationSets of the DASH manifest (media/dash-subtitles.ts).
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
@@ -28,7 +29,9 @@ import { displaySize } from "./media/encoders.ts";
 import { streamingInput } from "./media/inputs.ts";
 import { storeOutputs, type Output } from "./media/outputs.ts";
 import { checkDash, measureVariant, sizeOf, type Measured } from "./media/package-check.ts";
-import { packageSubtitles, type SubtitleRendition } from "./media/subtitle-renditions.ts";
+import { addDashSubtitles } from "./media/dash-subtitles.ts";
+import { loadSubtitles, subtitleRenditions, writeHlsSubtitles, type SubtitleRendition } from "./media/subtitle-renditions.ts";
+import { wholeWebVtt } from "./media/webvtt-segments.ts";
 import { loadVideo, probeSource, requireVideoStream, runStage, withWorkDir, type MediaDeps } from "./media/source.ts";
 import { planOf, Stages } from "./media/stages.ts";
 
@@ -51,7 +54,7 @@ export type StreamingResult = {
   /** Asked heights left out because the source is not that tall. */
   droppedHeights: number[];
   segmentSeconds: number;
-  /** The caption tracks the HLS master lists as its SUBTITLES group (none without HLS or tracks). */
+  /** The Video's SUBTITLES and CAPTIONS tracks: the HLS master's SUBTITLES group, the DASH manifest's text sets. */
   subtitles: SubtitleRendition[];
 };
 
@@ -258,7 +261,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
       const measured = new Map<string, Measured>();
       const outputs: Output[] = [];
       const top = rungs[rungs.length - 1]!;
-      let subtitles: Awaited<ReturnType<typeof packageSubtitles>> = { master: [], renditions: [] };
+      const subtitles = await loadSubtitles(deps, job, ctx, src.videoId);
       if (formats.includes("hls")) {
         const hlsDir = path.join(dir, "hls");
         for (const r of rungs) {
@@ -266,7 +269,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
           measured.set(r.name, m);
           ctx.logLine(`rendition ${r.name}: ${m.segments} segments, ${m.durationSec.toFixed(2)} s, peak ${Math.round(m.peak / 1000)} kb/s, average ${Math.round(m.average / 1000)} kb/s`);
         }
-        subtitles = await packageSubtitles(deps, job, ctx, { videoId: src.videoId, hlsDir, variant: path.join(hlsDir, top.name) });
+        const subtitleGroup = await writeHlsSubtitles(deps, ctx, subtitles, { hlsDir, variant: path.join(hlsDir, top.name) });
         await writeFile(path.join(hlsDir, "master.m3u8"), writeMasterPlaylist(rungs.map((r) => ({
           uri: `${r.name}/index.m3u8`,
           bandwidth: measured.get(r.name)!.peak,
@@ -274,7 +277,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
           resolution: { width: r.width, height: r.height },
           codecs: r.codecs,
           frameRate: fps && fps > 0 ? fps : null,
-        })), { independentSegments: true, subtitles: subtitles.master }));
+        })), { independentSegments: true, subtitles: subtitleGroup }));
         const m = measured.get(top.name)!;
         const segment = path.join(hlsDir, top.name, "seg_0000.ts");
         const probed = await probeOutput(deps, ctx, segment, "mpegts");
@@ -288,6 +291,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
         const dashDir = path.join(dir, "dash");
         const representations = await checkDash(dashDir);
         ctx.logLine(`DASH manifest with ${representations} representation(s)`);
+        await addDashSubtitles(dashDir, subtitles.map(({ track, file }) => ({ label: track.label, language: track.language, kind: track.kind, vtt: wholeWebVtt(file) })), info.durationSec);
         const probed = await probeOutput(deps, ctx, path.join(dashDir, `init-${rungs.length - 1}.m4s`), "mov");
         const nominal = (top.videoKbps + (info.audio ? top.audioKbps : 0)) * 1000;
         outputs.push({
@@ -315,7 +319,7 @@ export const mediaStreaming = defineJobType<MediaDeps, StreamingInput, Streaming
         }),
         droppedHeights: dropped,
         segmentSeconds: S,
-        subtitles: subtitles.renditions,
+        subtitles: subtitleRenditions(subtitles, formats),
       };
     }, ctx.signal));
   },

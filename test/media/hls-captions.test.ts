@@ -4,9 +4,11 @@
 // then read back the way players read it: the master's SUBTITLES group, each subtitle
 // playlist and its WebVTT segments (X-TIMESTAMP-MAP checked against the first video frame's
 // PTS measured here with ffprobe), ffprobe of the whole master, and hls.js in Chromium, whose
-// text tracks must get cues at the tracks' times. Against both ffmpeg builds.
+// text tracks must get cues at the tracks' times; the DASH manifest's text AdaptationSets and
+// their WebVTT files are read back too (no DASH player here). Against both ffmpeg builds.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -19,6 +21,12 @@ import { binaries, makeVideo, type FfmpegBinarySet } from "./fixtures.ts";
 import { startMediaEnv, type MediaEnv } from "./harness.ts";
 import { CHROMIUM, hasChromium } from "./player-page.ts";
 import { playSubtitles } from "./subtitle-player.ts";
+
+// fast-xml-parser 3 (a dev dependency, as in streaming.test.ts): only validate/parse are used.
+const xml = createRequire(import.meta.url)("fast-xml-parser") as {
+  validate(text: string): true | { err: { msg: string } };
+  parse(text: string, opts: Record<string, unknown>): any;
+};
 
 let db: TestDb;
 const scratch = mkdtempSync(path.join(os.tmpdir(), "spool-hls-captions-test-"));
@@ -61,6 +69,11 @@ function rawId(globalId: string): string {
 function run(bin: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => execFile(bin, args, { env: { ...process.env, GCONV_PATH: "/nonexistent" }, timeout: 60_000, maxBuffer: 16 << 20 },
     (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))));
+}
+
+/** fast-xml-parser 3 leaves entities as written. */
+function unescapeXml(text: string): string {
+  return text.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 }
 
 /** The timing lines of a WebVTT text, read independently of the packager's parser. */
@@ -128,7 +141,7 @@ describe("subtitle renditions in playlists (pure)", () => {
   });
 });
 
-describe.each(binaries())("caption tracks in the HLS package with the $name ffmpeg", (bin: FfmpegBinarySet) => {
+describe.each(binaries())("caption tracks in the HLS and DASH packages with the $name ffmpeg", (bin: FfmpegBinarySet) => {
   let env: MediaEnv;
   let base: string;
   beforeAll(async () => {
@@ -164,7 +177,7 @@ describe.each(binaries())("caption tracks in the HLS package with the $name ffmp
   }
 
   async function packageIt(videoId: string) {
-    const s = await env.api.gql(SUBMIT, { input: { videoId, formats: ["HLS"], segmentSeconds: 2, renditions: [{ height: 144, videoBitrateKbps: 200 }, { height: 240, videoBitrateKbps: 400 }] } }, env.key);
+    const s = await env.api.gql(SUBMIT, { input: { videoId, formats: ["HLS", "DASH"], segmentSeconds: 2, renditions: [{ height: 144, videoBitrateKbps: 200 }, { height: 240, videoBitrateKbps: 400 }] } }, env.key);
     expect(s.errors).toBeUndefined();
     await env.engine.drain();
     const j = (await env.api.gql(JOB, { id: s.data.createStreamingPackage.job.id }, env.key)).data.job;
@@ -173,19 +186,35 @@ describe.each(binaries())("caption tracks in the HLS package with the $name ffmp
     const p = await http(PACKAGES, { id: videoId });
     expect(p.errors).toBeUndefined();
     const hls = p.data.video.streamingPackages.filter((x: any) => x.role === "HLS").at(-1);
-    return { job: j, masterUrl: hls.url as string, logs: j.events.edges.map((e: any) => e.node) as Array<{ kind: string; message: string | null }> };
+    const dash = p.data.video.streamingPackages.filter((x: any) => x.role === "DASH").at(-1);
+    return { job: j, masterUrl: hls.url as string, mpdUrl: dash.url as string, logs: j.events.edges.map((e: any) => e.node) as Array<{ kind: string; message: string | null }> };
   }
 
   let played: { masterUrl: string } | undefined;
+
+  /** The manifest's text AdaptationSets, after checking it is XML and its other sets are ffmpeg's. */
+  async function textSets(mpdUrl: string) {
+    const text = await (await fetch(mpdUrl)).text();
+    expect(xml.validate(text)).toBe(true);
+    const mpd = xml.parse(text, { ignoreAttributes: false, attributeNamePrefix: "", arrayMode: (name: string) => ["AdaptationSet", "Representation"].includes(name) } as never).MPD;
+    const sets = mpd.Period.AdaptationSet as any[];
+    expect(sets.map((a) => a.contentType).slice(0, 2)).toEqual(["video", "audio"]);
+    expect(new Set(sets.map((a) => a.id)).size).toBe(sets.length);
+    return sets.filter((a) => a.contentType === "text").map((a) => {
+      expect(a.mimeType).toBe("text/vtt");
+      expect(a.Role.schemeIdUri).toBe("urn:mpeg:dash:role:2011");
+      return { lang: a.lang as string, role: a.Role.value as string, label: unescapeXml(String(a.Label)), baseUrl: String(a.Representation[0].BaseURL), bandwidth: Number(a.Representation[0].bandwidth) };
+    });
+  }
 
   it("packages an en and an fr track as the SUBTITLES group: playlists aligned with the video, every VTT mapped to the first frame's PTS", async () => {
     const videoId = await upload(6);
     const en = await attachTrack(videoId, { text: EN, language: "en", label: "English", kind: "SUBTITLES", filename: "en.vtt" });
     const fr = await attachTrack(videoId, { text: FR, language: "fr", label: "Français (SDH)", kind: "CAPTIONS", filename: "fr.vtt" });
-    const { job, masterUrl } = await packageIt(videoId);
+    const { job, masterUrl, mpdUrl } = await packageIt(videoId);
     expect(job.result.subtitles).toEqual([
-      { trackId: en.trackId, assetId: en.assetId, label: "English", language: "en", kind: "SUBTITLES", uri: "subs/0/index.m3u8", cues: 4, segments: 3 },
-      { trackId: fr.trackId, assetId: fr.assetId, label: "Français (SDH)", language: "fr", kind: "CAPTIONS", uri: "subs/1/index.m3u8", cues: 3, segments: 3 },
+      { trackId: en.trackId, assetId: en.assetId, label: "English", language: "en", kind: "SUBTITLES", cues: 4, hls: "subs/0/index.m3u8", dash: "subs/0.vtt" },
+      { trackId: fr.trackId, assetId: fr.assetId, label: "Français (SDH)", language: "fr", kind: "CAPTIONS", cues: 3, hls: "subs/1/index.m3u8", dash: "subs/1.vtt" },
     ]);
 
     const master = await (await fetch(masterUrl)).text();
@@ -236,6 +265,19 @@ describe.each(binaries())("caption tracks in the HLS package with the $name ffmp
     const streams = probed.streams as Array<Record<string, any>>;
     expect(streams.filter((s) => s.codec_type === "video").map((s) => [s.codec_name, s.height])).toEqual(expect.arrayContaining([["h264", 240]]));
     played = { masterUrl };
+
+    // DASH: one text AdaptationSet per track after ffmpeg's video and audio sets, its WebVTT whole beside the manifest.
+    const sets = await textSets(mpdUrl);
+    expect(sets.map((a) => [a.lang, a.role, a.label])).toEqual([["en", "subtitle", "English"], ["fr", "caption", "Français (SDH)"]]);
+    for (const [i, cues] of [EN_CUES, FR_CUES].entries()) {
+      expect(sets[i]!.baseUrl).toBe(`subs/${i}.vtt`);
+      const r = await fetch(new URL(sets[i]!.baseUrl, mpdUrl));
+      expect(r.status).toBe(200);
+      const vtt = await r.text();
+      expect(vtt).toMatch(/^WEBVTT/);
+      expect(vtt).not.toContain("X-TIMESTAMP-MAP");
+      expect(cueTimes(vtt)).toEqual(cues.map(({ start, end }) => ({ start, end })));
+    }
   });
 
   it.skipIf(!hasChromium())(`shows both tracks in hls.js in headless Chromium, cues at the tracks' times (skipped when ${CHROMIUM} is absent)`, async () => {
@@ -271,10 +313,11 @@ describe.each(binaries())("caption tracks in the HLS package with the $name ffmp
     await attachTrack(videoId, { text: "WEBVTT\n\n00:00.000 --> 00:01.000\nChapter one\n", language: "en", label: "Chapters", kind: "CHAPTERS", filename: "chapters.vtt" });
     const srt = await attachTrack(videoId, { text: "1\r\n00:00:01,000 --> 00:00:02,000\r\nan SRT file\r\n", language: "de", label: "Deutsch", kind: "SUBTITLES", filename: "de.srt" });
     await attachTrack(videoId, { text: EN, language: 'en"\n#EXT-X-ENDLIST', label: "English", kind: "CAPTIONS", filename: "en.vtt" });
-    const { job, masterUrl, logs } = await packageIt(videoId);
-    expect(job.result.subtitles.map((s: any) => [s.label, s.kind, s.uri])).toEqual([
+    const { job, masterUrl, mpdUrl, logs } = await packageIt(videoId);
+    expect(job.result.subtitles.map((s: any) => [s.label, s.kind, s.hls])).toEqual([
       ['Director\'s "cut"\nwith commentary', "SUBTITLES", "subs/0/index.m3u8"], ["English", "CAPTIONS", "subs/1/index.m3u8"],
     ]);
+    expect((await textSets(mpdUrl)).map((a) => [a.lang, a.role, a.label])).toEqual([["en-GB", "subtitle", 'Director\'s "cut" with commentary'], ["und", "caption", "English"]]);
     expect(logs.some((l) => l.kind === "LOG" && l.message?.includes(`caption track ${srt.trackId} (de) left out of the package: not a WebVTT file`))).toBe(true);
     const master = await (await fetch(masterUrl)).text();
     const lines = master.split("\n").filter((l) => l !== "");

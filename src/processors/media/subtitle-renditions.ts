@@ -37,11 +37,15 @@ export type SubtitleRendition = {
   label: string;
   language: string;
   kind: string;
-  /** Relative to the master playlist. */
-  uri: string;
   cues: number;
-  segments: number;
+  /** The track's media playlist, relative to the HLS master (with HLS). */
+  hls?: string;
+  /** The track's WebVTT file, relative to the DASH manifest (with DASH). */
+  dash?: string;
 };
+
+/** A track read and parsed once for both formats. */
+export type SubtitleSource = { track: TrackRow; file: VttFile };
 
 /** The Video's displayable caption tracks, oldest first (the order the master lists them). */
 export async function loadSubtitleTracks(pool: pg.Pool, job: Job, videoId: string): Promise<TrackRow[]> {
@@ -94,43 +98,53 @@ async function firstVideoPts(deps: MediaDeps, ctx: JobContext, segment: string):
 }
 
 /**
- * Writes every displayable caption track of the Video into the HLS folder and returns what
- * the master lists and what the job result reports. A track whose file is not WebVTT (it
- * should never be: tracks are stored normalized) is left out with a warning rather than
- * failing the package. `variant` is a rung's folder: its segments give the boundaries.
+ * The Video's displayable caption tracks, read from storage and parsed. A track whose file is
+ * not WebVTT (it should never be: tracks are stored normalized) or is too large is left out
+ * with a warning rather than failing the package.
  */
-export async function packageSubtitles(
-  deps: MediaDeps, job: Job, ctx: JobContext,
-  opts: { videoId: string; hlsDir: string; variant: string },
-): Promise<{ master: HlsSubtitleRendition[]; renditions: SubtitleRendition[] }> {
-  const tracks = await loadSubtitleTracks(deps.pool, job, opts.videoId);
-  if (tracks.length === 0) return { master: [], renditions: [] };
+export async function loadSubtitles(deps: MediaDeps, job: Job, ctx: JobContext, videoId: string): Promise<SubtitleSource[]> {
+  const limit = limitFor("CAPTIONS", deps.assets.limits);
+  const out: SubtitleSource[] = [];
+  for (const track of await loadSubtitleTracks(deps.pool, job, videoId)) {
+    const file = parseTrack(await readText(await deps.assets.storage.get(track.key), limit), limit);
+    if (typeof file === "string") ctx.logLine(`caption track ${track.id} (${track.language}) left out of the package: ${file}`, "warn");
+    else out.push({ track, file });
+  }
+  return out;
+}
+
+/** What the job result reports of the tracks, with where each format put them. */
+export function subtitleRenditions(sources: readonly SubtitleSource[], formats: ReadonlyArray<"hls" | "dash">): SubtitleRendition[] {
+  return sources.map(({ track, file }, n) => ({
+    trackId: track.id, assetId: track.asset_id, label: track.label, language: track.language, kind: track.kind, cues: file.cues.length,
+    ...(formats.includes("hls") ? { hls: `subs/${n}/index.m3u8` } : {}),
+    ...(formats.includes("dash") ? { dash: `subs/${n}.vtt` } : {}),
+  }));
+}
+
+/**
+ * Writes each track into the HLS folder as subs/<n>/ and returns what the master lists.
+ * `variant` is a rung's folder: its segments give the boundaries.
+ */
+export async function writeHlsSubtitles(
+  deps: MediaDeps, ctx: JobContext, sources: readonly SubtitleSource[], opts: { hlsDir: string; variant: string },
+): Promise<HlsSubtitleRendition[]> {
+  if (sources.length === 0) return [];
   const video = parseMediaPlaylist(await readFile(path.join(opts.variant, "index.m3u8"), "utf8"));
   const spans: SegmentSpan[] = [];
   for (const s of video.segments) spans.push({ startSec: spans.length ? spans.at(-1)!.startSec + spans.at(-1)!.durationSec : 0, durationSec: s.durationSec });
   const pts = await firstVideoPts(deps, ctx, path.join(opts.variant, video.segments[0]!.uri));
-  ctx.logLine(`subtitles: ${tracks.length} track(s), ${spans.length} segment(s) each, X-TIMESTAMP-MAP MPEGTS ${pts} (${(pts / MPEGTS_HZ).toFixed(3)} s)`);
-
+  ctx.logLine(`subtitles: ${sources.length} track(s), ${spans.length} segment(s) each, X-TIMESTAMP-MAP MPEGTS ${pts} (${(pts / MPEGTS_HZ).toFixed(3)} s)`);
   const master: HlsSubtitleRendition[] = [];
-  const renditions: SubtitleRendition[] = [];
-  for (const track of tracks) {
-    const limit = limitFor("CAPTIONS", deps.assets.limits);
-    const parsed = parseTrack(await readText(await deps.assets.storage.get(track.key), limit), limit);
-    if (typeof parsed === "string") {
-      ctx.logLine(`caption track ${track.id} (${track.language}) left out of the package: ${parsed}`, "warn");
-      continue;
-    }
-    const n = renditions.length;
+  for (const [n, { track, file }] of sources.entries()) {
     const dir = path.join(opts.hlsDir, "subs", String(n));
     await mkdir(dir, { recursive: true });
-    const texts = segmentWebVtt(parsed, spans, pts);
+    const texts = segmentWebVtt(file, spans, pts);
     const segments = texts.map((_t, i) => ({ uri: `seg_${String(i).padStart(4, "0")}.vtt`, durationSec: spans[i]!.durationSec }));
     for (const [i, text] of texts.entries()) await writeFile(path.join(dir, segments[i]!.uri), text);
     await writeFile(path.join(dir, "index.m3u8"), writeMediaPlaylist(segments));
-    const uri = `subs/${n}/index.m3u8`;
-    master.push({ uri, name: track.label, language: track.language, characteristics: track.kind === "CAPTIONS" ? SDH : [] });
-    renditions.push({ trackId: track.id, assetId: track.asset_id, label: track.label, language: track.language, kind: track.kind, uri, cues: parsed.cues.length, segments: segments.length });
-    ctx.logLine(`subtitles ${uri}: ${track.language} "${track.label.slice(0, 60)}" (${track.kind}), ${parsed.cues.length} cue(s)`);
+    master.push({ uri: `subs/${n}/index.m3u8`, name: track.label, language: track.language, characteristics: track.kind === "CAPTIONS" ? SDH : [] });
+    ctx.logLine(`subtitles subs/${n}: ${track.language} "${track.label.slice(0, 60)}" (${track.kind}), ${file.cues.length} cue(s)`);
   }
-  return { master, renditions };
+  return master;
 }

@@ -77,3 +77,8 @@ export function segmentWebVtt(file: VttFile, spans: readonly SegmentSpan[], pts:
     return `${[head, ...inside.map((c) => c.block)].join("\n\n")}\n`;
   });
 }
+
+/** The whole track as one WebVTT file, without a timestamp map (a DASH side-loaded track). */
+export function wholeWebVtt(file: VttFile): string {
+  return `${[file.header, ...file.styles, ...file.cues.map((c) => c.block)].join("\n\n")}\n`;
+}
