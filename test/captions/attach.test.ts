@@ -125,6 +125,19 @@ describe("attachCaptions", () => {
     expect(again.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
   });
 
+  it("deleting the Video deletes its caption tracks, their files and segments", async () => {
+    const videoId = await newVideo();
+    const r = await api.gqlUpload(ATTACH, { input: { videoId, file: null, language: "en" } }, { "input.file": { bytes: Buffer.from(REAL_SRT), name: "a.srt" } }, key);
+    expect(r.errors).toBeUndefined();
+    const track = r.data.attachCaptions.captionTrack;
+    expect((await download(track.asset.url)).status).toBe(200);
+    const del = await api.gql(`mutation($input: DeleteVideoInput!) { deleteVideo(input: $input) { deletedId } }`, { input: { id: videoId } }, key);
+    expect(del.errors).toBeUndefined();
+    expect((await db.pool.query(`select count(*)::int as n from caption_tracks where id = $1`, [await rawId(track.id)])).rows[0].n).toBe(0);
+    expect(await segments(await rawId(track.id))).toEqual([]);
+    expect((await download(track.asset.url)).status).toBe(404);
+  });
+
   it("another organization's video, asset or track is NOT_FOUND, and its tracks are never listed", async () => {
     const videoId = await newVideo();
     const srtId = await upload(Buffer.from(REAL_SRT), "mine.srt");

@@ -189,6 +189,15 @@ describe.each(binaries())("subtitle streams with the $name ffmpeg", (bin) => {
     expect(await filesUnderOrg()).toEqual(before);
   });
 
+  it("a cancelled run stops with ABORTED and stores nothing", async () => {
+    const videoId = await createVideo(await makeMkv());
+    const ctx = context();
+    const abort = new AbortController();
+    abort.abort(new Error("cancelled"));
+    await expect(run(ffmpeg, videoId, await runningJob(videoId), { ...ctx, signal: abort.signal })).rejects.toMatchObject({ code: "ABORTED" });
+    expect(await tracksOf(videoId)).toEqual([]);
+  });
+
   it("a video without subtitle streams stores nothing", async () => {
     const file = await makeVideo(dir, { ffmpeg: bin.ffmpeg, seconds: 1, name: `plain-${bin.name}.mp4` });
     const videoId = await createVideo(file);
