@@ -8,6 +8,8 @@ import { audioTranscode } from "../processors/audio-transcode.ts";
 import { mediaOptimize } from "../processors/media-optimize.ts";
 import { mediaStreaming } from "../processors/media-streaming.ts";
 import { videoAnalyze } from "../processors/video-analyze.ts";
+import { videoIndex } from "../processors/video-index.ts";
+import { INDEX_MODES } from "../processors/video-index/input.ts";
 import { videoThumbnails } from "../processors/video-thumbnails.ts";
 import { videoTranscode } from "../processors/video-transcode.ts";
 import { videoWatermark } from "../processors/video-watermark.ts";
@@ -37,6 +39,7 @@ export function addVideoJobTypes(builder: Builder) {
   const StreamingFormat = lowerEnum(builder, "StreamingFormat", ["hls", "dash"] as const);
   const AudioFormat = lowerEnum(builder, "AudioFormat", ["mp3", "aac", "ogg", "opus"] as const);
   const NoiseReduction = lowerEnum(builder, "NoiseReduction", ["off", "light", "strong"] as const);
+  const IndexMode = lowerEnum(builder, "VideoIndexMode", INDEX_MODES, "VISUAL: text shown on screen. AUDIO: the subtitle streams inside the source.");
   const Priority = builder.enumType("VideoJobPriority", { values: JOB_PRIORITIES });
 
   const common = (t: PothosSchemaTypes.InputFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<SchemaTypes>, "InputObject">) => ({
@@ -140,6 +143,16 @@ export function addVideoJobTypes(builder: Builder) {
         maxHeight: t.int({ required: false }),
         keepQuality: t.boolean({ required: false }),
         audioBitrateKbps: t.int({ required: false }),
+      }),
+    })],
+    [videoIndex, builder.inputType("IndexVideoInput", {
+      fields: (t) => ({
+        ...common(t),
+        modes: t.field({ type: [IndexMode], required: false, description: "Default: both." }),
+        intervalSeconds: t.float({ required: false, description: "A frame at least this often (0.25..60, default 1), besides one at every scene change." }),
+        sceneThreshold: t.float({ required: false, description: "0..1 (default 0.3): how different two frames must be to count as a cut." }),
+        language: t.string({ required: false, description: "The Tesseract language of the on-screen text (default eng)." }),
+        minConfidence: t.float({ required: false, description: "OCR words below this confidence (0..100, default 60) are dropped." }),
       }),
     })],
   ] as const;

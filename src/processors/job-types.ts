@@ -14,6 +14,7 @@ import { mediaOptimize } from "./media-optimize.ts";
 import { mediaStreaming } from "./media-streaming.ts";
 import { systemCleanup } from "./system-cleanup.ts";
 import { videoAnalyze } from "./video-analyze.ts";
+import { videoIndex } from "./video-index.ts";
 import { videoThumbnails } from "./video-thumbnails.ts";
 import { videoTranscode } from "./video-transcode.ts";
 import { videoWatermark } from "./video-watermark.ts";
@@ -24,8 +25,11 @@ export const MEDIA_JOB_TYPES: ReadonlyArray<JobTypeDefinition<MediaDeps>> = [
   videoTranscode, videoThumbnails, videoAnalyze, videoWatermark, mediaStreaming, audioTranscode, mediaOptimize, documentPreview, documentTransform,
 ];
 
-/** Reading documents OCRs pages without a text layer, so these need the OCR pool as well. */
-export const DOCUMENT_READING_JOB_TYPES: ReadonlyArray<JobTypeDefinition<DocumentDeps>> = [documentExtractText, documentProcess];
+/**
+ * These read text with the OCR pool as well: documents' pages without a text layer, and
+ * video.index the frames of a Video.
+ */
+export const DOCUMENT_READING_JOB_TYPES: ReadonlyArray<JobTypeDefinition<DocumentDeps>> = [documentExtractText, documentProcess, videoIndex];
 
 /** All of them, each once. */
 export const JOB_TYPES: ReadonlyArray<JobTypeDefinition> = [systemCleanup, assetIngest, webhookDeliver, ...MEDIA_JOB_TYPES, ...DOCUMENT_READING_JOB_TYPES];
