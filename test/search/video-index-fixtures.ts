@@ -83,3 +83,11 @@ export async function subtitledVideo(ffmpeg: string, out: string): Promise<strin
     "-map", "0:v", "-map", "1", "-vf", text("QUAY", 1, 4, "subtitle"), ...X264, "-c:s", "srt", "-metadata:s:s:0", "language=eng", "-f", "matroska",
   ], out);
 }
+
+/** MPEG-TS, whose timestamps start at 1.48 s (both builds), not 0: "PIER" as a card 1.0–3.0 s of 4 s (from the first frame). */
+export function transportStream(ffmpeg: string, out: string): Promise<string> {
+  return generate(ffmpeg, [
+    "-f", "lavfi", "-i", "mandelbrot=size=480x270:rate=25,trim=duration=4,setpts=PTS-STARTPTS",
+    "-vf", text("PIER", 1, 3, "card"), ...X264, "-f", "mpegts",
+  ], out);
+}

@@ -104,10 +104,10 @@ describe("planFrames and framesSpec", () => {
     expect(args.slice(-1)).toEqual(["/tmp/work/light-%06d.png"]);
   });
 
-  it("reads each frame's time from the metadata listing, in order", async () => {
+  it("reads each frame's time from the metadata listing, in order, counted from the first frame", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "spool-frames-"));
     try {
-      await writeFile(path.join(dir, "frames.txt"), "frame:0    pts:0       pts_time:0\r\nlavfi.scene_score=0.000000\r\nframe:1    pts:1067    pts_time:1.067\nlavfi.scene_score=0.01\nframe:2 pts:NOPTS pts_time:NOPTS\n");
+      await writeFile(path.join(dir, "frames.txt"), "frame:0    pts:126000  pts_time:1.4\r\nlavfi.scene_score=0.000000\r\nframe:1    pts:222030    pts_time:2.467\nlavfi.scene_score=0.01\nframe:2 pts:NOPTS pts_time:NOPTS\n");
       const frames = await readFrames(frameFiles(dir));
       expect(frames.map((f) => [f.index, f.timeSec, path.basename(f.grey), path.basename(f.light)])).toEqual([
         [0, 0, "grey-000001.png", "light-000001.png"], [1, 1.067, "grey-000002.png", "light-000002.png"], [2, 1.067, "grey-000003.png", "light-000003.png"],

@@ -18,7 +18,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import { Ffmpeg } from "../../src/tools/ffmpeg/ffmpeg.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
 import { log } from "../helpers.ts";
-import { audioOnly, harbourVideo, noTextVideo, shortClip, subtitledVideo, vfrVideo } from "./video-index-fixtures.ts";
+import { audioOnly, harbourVideo, noTextVideo, shortClip, subtitledVideo, transportStream, vfrVideo } from "./video-index-fixtures.ts";
 
 let db: TestDb;
 let ocr: OcrPool;
@@ -189,6 +189,17 @@ describe.each(binaries())("video.index with the $name ffmpeg", { timeout: 300_00
     // A card in the middle of the 480x270 picture.
     expect(Math.abs(m!.box.x + m!.box.width / 2 - 240)).toBeLessThan(30);
     expect(Math.abs(m!.box.y + m!.box.height / 2 - 135)).toBeLessThan(30);
+  });
+
+  it("an MPEG-TS (timestamps from 1.48 s): times count from the first frame, as players show them", async () => {
+    const id = await upload(transportStream, "pier.ts");
+    const j = await run(id);
+    expect(j.status).toBe("SUCCEEDED");
+    const [p, ...more] = find(await segments(id), "pier");
+    expect(p).toBeDefined();
+    expect(more).toEqual([]);
+    expect(Math.abs(p!.start_ms - 1000)).toBeLessThanOrEqual(1000);
+    expect(Math.abs(p!.start_ms + p!.duration_ms - 3000)).toBeLessThanOrEqual(1000);
   });
 
   it("a 0.6 s clip: one frame, its text lasting to the end", async () => {

@@ -102,7 +102,7 @@ export function framesSpec(source: { path: string; format?: string }, plan: Fram
 
 export type Frame = { index: number; timeSec: number; grey: string; light: string };
 
-/** The frames the pass wrote, with their times (seconds from the start of the picture). */
+/** The frames the pass listed, with their times (seconds from the first frame). */
 export async function readFrames(files: FrameFiles): Promise<Frame[]> {
   const text = await readFile(files.metadata, "utf8").catch(() => "");
   const times: number[] = [];
@@ -113,10 +113,13 @@ export async function readFrames(files: FrameFiles): Promise<Frame[]> {
   }
   const frames: Frame[] = [];
   const pad = (i: number) => String(i + 1).padStart(6, "0");
-  let last = -Infinity;
+  // The first frame is always selected, so its time is where the picture starts: an MPEG-TS
+  // starts at 1.4 s or so, and players (and the subtitle tracks ffmpeg writes) count from it.
+  const start = times.find((t) => Number.isFinite(t)) ?? 0;
+  let last = 0;
   for (const [i, t] of times.entries()) {
-    // A frame without a time (no pts) is placed just after the one before it.
-    const timeSec = Number.isFinite(t) ? Math.max(0, t) : Math.max(0, last);
+    // A frame without a time (no pts) is placed with the one before it.
+    const timeSec = Number.isFinite(t) ? Math.max(0, Math.round((t - start) * 1000) / 1000) : last;
     last = timeSec;
     frames.push({ index: i, timeSec, grey: path.join(files.dir, `grey-${pad(i)}.png`), light: path.join(files.dir, `light-${pad(i)}.png`) });
   }
