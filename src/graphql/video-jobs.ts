@@ -148,7 +148,7 @@ export function addVideoJobTypes(builder: Builder) {
     [videoIndex, builder.inputType("IndexVideoInput", {
       fields: (t) => ({
         ...common(t),
-        modes: t.field({ type: [IndexMode], required: false, description: "Default: both." }),
+        modes: t.field({ type: [IndexMode], required: false, description: "Default: both, VISUAL only where there is a picture (VISUAL asked for on an audio file fails)." }),
         intervalSeconds: t.float({ required: false, description: "A frame at least this often (0.25..60, default 1), besides one at every scene change." }),
         sceneThreshold: t.float({ required: false, description: "0..1 (default 0.3): how different two frames must be to count as a cut." }),
         language: t.string({ required: false, description: "The Tesseract language of the on-screen text (default eng)." }),

@@ -59,15 +59,22 @@ export const videoIndex = defineJobType<DocumentDeps, IndexInput, IndexResult>({
   timeoutMs: 4 * 3600_000,
   async run(job: Job<IndexInput>, ctx: JobContext, deps): Promise<IndexResult> {
     const input = job.input;
-    const visual = input.modes.includes("visual");
-    const audio = input.modes.includes("audio");
+    const modes = input.modes ?? ["visual", "audio"];
+    const audio = modes.includes("audio");
     const src = await loadVideo(deps.pool, job, input.videoId);
+    // Modes left unset read the picture only when there is one (the cached probe says; a
+    // Video not yet probed is assumed to have one, and is checked after its probe below).
+    let visual = modes.includes("visual") && !(input.modes === undefined && src.media !== null && !src.media.video);
     const stages = new Stages(ctx, planOf(STAGES, ["probe", visual && "frames", visual && "ocr", audio && "captions", "store"]));
     try {
       const found = await withWorkDir(job, ctx.attempt, (dir) => deps.assets.storage.withLocalFile(src.source.key, async (local) => {
         await stages.enter("probe");
         // Kept on the Video (videos.media) when it was not yet: search filters by its duration and quality.
         const info = await probeSource(deps, src, local, ctx);
+        if (visual && input.modes === undefined && !info.video) {
+          visual = false;
+          ctx.logLine("no video stream (audio only): indexing its AUDIO only");
+        }
         const captions = async (): Promise<SubtitleIndexResult | null> => {
           if (!audio) return null;
           await stages.enter("captions");

@@ -228,6 +228,17 @@ describe.each(binaries())("video.index with the $name ffmpeg", { timeout: 300_00
     expect(await segments(id)).toEqual([]);
   });
 
+  it("an audio-only Video with the modes left unset is indexed for its AUDIO only, and says so", async () => {
+    const id = await upload(audioOnly, "sound-default.mp3");
+    const r = await submit({ videoId: id });
+    expect(r.errors).toBeUndefined();
+    await env.engine.drain();
+    const j = await env.api.gql(`query($id: ID!) { job(id: $id) { status result error { code } events(first: 100) { edges { node { kind message } } } } }`, { id: r.data.indexVideo.job.id }, env.key);
+    expect(j.data.job).toMatchObject({ status: "SUCCEEDED", error: null, result: { modes: ["AUDIO"], frames: 0, segments: 0, captions: { tracks: 0, segments: 0 } } });
+    const logs = j.data.job.events.edges.map((e: { node: { message: string | null } }) => e.node.message);
+    expect(logs).toContain("no video stream (audio only): indexing its AUDIO only");
+  });
+
   it("refuses inputs out of range, unknown languages and another organization's Video, enqueuing nothing", async () => {
     const count = async () => (await db.pool.query(`select count(*)::int as n from jobs where type = 'video.index'`)).rows[0].n;
     const before = await count();

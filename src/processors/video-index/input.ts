@@ -9,8 +9,10 @@ export type IndexMode = (typeof INDEX_MODES)[number];
 export function indexInput() {
   return z.strictObject({
     videoId: z.uuid(),
-    modes: z.array(z.enum(INDEX_MODES)).min(1).max(2).refine((m) => new Set(m).size === m.length, "name each mode once").default(["visual", "audio"])
-      .describe("visual: text shown on screen (OCR of frames); audio: the subtitle streams inside the source"),
+    // No default: unset means both, VISUAL only where there is a picture (an audio file is
+    // indexed for its AUDIO), while a VISUAL asked for by name on an audio file is refused.
+    modes: z.array(z.enum(INDEX_MODES)).min(1).max(2).refine((m) => new Set(m).size === m.length, "name each mode once").optional()
+      .describe("visual: text shown on screen (OCR of frames); audio: the subtitle streams inside the source. Default: both (visual where there is a picture)"),
     intervalSeconds: z.number().min(0.25).max(60).default(1).describe("a frame at least this often, besides one at every scene change"),
     sceneThreshold: z.number().min(0.05).max(0.95).default(0.3).describe("0..1: how different two frames must be to count as a cut"),
     language: ocrLanguage.describe("the Tesseract language of the on-screen text"),
