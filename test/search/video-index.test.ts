@@ -202,6 +202,45 @@ describe.each(binaries())("video.index with the $name ffmpeg", { timeout: 300_00
     expect(Math.abs(p!.start_ms + p!.duration_ms - 3000)).toBeLessThanOrEqual(1000);
   });
 
+  it("publishes video.indexed (modes, segment count, job) with the segments; a run cancelled before its store publishes nothing", async () => {
+    const { rows: [endpoint] } = await db.pool.query(
+      `insert into webhook_endpoints (organization_id, url, event_types, secret) values ($1, 'http://127.0.0.1:9/hook', array['video.indexed'], 'unused') returning id`, [env.org]);
+    const messages = async (videoId: string) => (await db.pool.query<{ body: string }>(
+      `select body from webhook_messages where organization_id = $1 and event_type = 'video.indexed'`, [env.org])).rows.map((r) => JSON.parse(r.body)).filter((b) => b.data.videoId === videoId);
+    // The delivery jobs are not this test's subject: removed before anything runs them.
+    const dropDeliveries = () => db.pool.query(`delete from jobs where organization_id = $1 and type = 'webhook.deliver'`, [env.org]);
+    try {
+      const id = await upload(shortClip, "webhook.mp4");
+      const r = await submit({ videoId: id, modes: ["VISUAL"] });
+      expect(await env.engine.runOnce()).toBe(1);
+      await dropDeliveries();
+      expect(await job(r.data.indexVideo.job.id)).toMatchObject({ status: "SUCCEEDED", result: { segments: 1 } });
+      expect((await messages(id)).map((m) => m.data)).toEqual([{ videoId: id, modes: ["VISUAL"], source: "visual", segmentCount: 1, jobId: r.data.indexVideo.job.id }]);
+
+      // Cancelled once both readings of its one frame are done: the fenced store refuses it all.
+      const again = await submit({ videoId: id, modes: ["VISUAL"], idempotencyKey: `cancelled-${bin.name}` });
+      const againId = idOf("Job", again.data.indexVideo.job.id);
+      const recognize = ocr.recognize.bind(ocr);
+      let calls = 0;
+      ocr.recognize = async (image, opts) => {
+        const result = await recognize(image, opts);
+        if (++calls === 2) await cancelJob(db.pool, env.org, againId);
+        return result;
+      };
+      try {
+        await env.engine.runOnce();
+      } finally {
+        ocr.recognize = recognize;
+      }
+      await dropDeliveries();
+      expect(calls).toBe(2);
+      expect(await job(again.data.indexVideo.job.id)).toMatchObject({ status: "CANCELLED" });
+      expect(await messages(id)).toHaveLength(1);
+    } finally {
+      await db.pool.query(`delete from webhook_endpoints where id = $1`, [endpoint.id]);
+    }
+  });
+
   it("a 0.6 s clip: one frame, its text lasting to the end", async () => {
     const id = await upload(shortClip, "short.mp4");
     const j = await run(id, { intervalSeconds: 5 });
