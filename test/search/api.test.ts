@@ -181,4 +181,31 @@ describe("search over GraphQL", () => {
     expect(large).toBe(small);
     expect(small).toBeLessThan(15);
   });
+  it("the README's example runs as written", async () => {
+    // Copied from the README's Search section (/tmp/brief/readme-search.md at the time of writing).
+    const query = `query {
+  search(query: "\\"running late\\" OR harbour -night", modes: [TEXT, AUDIO], filter: { types: [VIDEO, DOCUMENT], languages: ["en"] }, first: 10) {
+    totalCount
+    facets {
+      types { value count }
+      durations { value count }
+      tags { value count }
+      languages { value count }
+      qualities { value count }
+    }
+    pageInfo { hasNextPage endCursor }
+    edges {
+      node {
+        score title durationSeconds pageCount matchCount thumbnailUrl
+        item { __typename ... on Video { id title } ... on Document { id title } }
+        matches { kind mode startSeconds durationSeconds page pageWidth pageHeight box { x y width height } confidence snippet }
+      }
+    }
+  }
+}
+`;
+    const { data, errors } = await api.gql(query, {}, key);
+    expect(errors).toBeUndefined();
+    expect(data.search.edges.map((e: any) => e.node.title)).toEqual(["Harbour at dawn"]);
+  });
 });
