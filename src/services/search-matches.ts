@@ -181,8 +181,13 @@ export async function matchesFor(q: Queryable, organizationId: string, itemIds: 
         where jsonb_typeof(w.v) = 'array' and to_tsvector(s.config, coalesce(w.v ->> 0, '')) @@ ${anyQuery}) end as words
     from unnest(${ids}) with ordinality h(item_id, ord)
     cross join lateral (
-      select s.*, ${b.query} as q from search_segments s
-      where s.item_id = h.item_id and s.organization_id = ${org} and s.mode = any(${p.add(modes)}::text[]) and ${b.where}
+      -- The item's own segments first (its index), then the match on those: left to itself the
+      -- planner runs the query's whole GIN scan again for every item of the page (measured:
+      -- about 11 ms an item at 1M segments). OFFSET 0 keeps the inner select from being merged.
+      select s.*, ${b.query} as q from (
+        select * from search_segments s
+        where s.item_id = h.item_id and s.organization_id = ${org} and s.mode = any(${p.add(modes)}::text[]) offset 0) s
+      where ${b.where}
       order by ts_rank(s.tsv, ${b.query}) desc, s.id limit ${MATCHES_PER_HIT}) s
     left join document_pages dp on s.kind = 'PAGE' and dp.document_id = s.item_id and dp.page = s.page
     order by h.ord`;
