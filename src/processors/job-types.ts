@@ -12,6 +12,7 @@ import type { DocumentDeps } from "./documents/read.ts";
 import type { MediaDeps } from "./media/source.ts";
 import { mediaOptimize } from "./media-optimize.ts";
 import { mediaStreaming } from "./media-streaming.ts";
+import { searchReindex } from "./search-reindex.ts";
 import { systemCleanup } from "./system-cleanup.ts";
 import { videoAnalyze } from "./video-analyze.ts";
 import { videoIndex } from "./video-index.ts";
@@ -32,4 +33,4 @@ export const MEDIA_JOB_TYPES: ReadonlyArray<JobTypeDefinition<MediaDeps>> = [
 export const DOCUMENT_READING_JOB_TYPES: ReadonlyArray<JobTypeDefinition<DocumentDeps>> = [documentExtractText, documentProcess, videoIndex];
 
 /** All of them, each once. */
-export const JOB_TYPES: ReadonlyArray<JobTypeDefinition> = [systemCleanup, assetIngest, webhookDeliver, ...MEDIA_JOB_TYPES, ...DOCUMENT_READING_JOB_TYPES];
+export const JOB_TYPES: ReadonlyArray<JobTypeDefinition> = [systemCleanup, searchReindex, assetIngest, webhookDeliver, ...MEDIA_JOB_TYPES, ...DOCUMENT_READING_JOB_TYPES];
