@@ -193,7 +193,9 @@ export async function attachCaptions(assets: AssetServices, pool: pg.Pool, organ
     filename = input.file!.filename;
   }
   const parsed = parseCaptions(bytes);
-  const base = (filename ?? "captions").replace(/\.(srt|vtt|txt)$/i, "");
+  // talk.en.srt attached as en-US → talk.en-US.vtt, not talk.en.en-US.vtt: a trailing tag of the same language goes.
+  const primary = language.split("-")[0]!;
+  const base = (filename ?? "captions").replace(/\.(srt|vtt|txt)$/i, "").replace(new RegExp(`\\.${primary}(?:[-_][A-Za-z0-9]{1,8})*$`, "i"), "");
   const stored = await withWebVttBlob(assets, organizationId, parsed, (blob) => inTransaction(pool, async (tx) => {
     await lockVideo(tx, organizationId, input.videoId);
     const out = await insertTrack(tx, blob, { organizationId, videoId: input.videoId, language, label, kind, filename: `${base}.${language}.vtt`, sourceAssetId }, parsed.cues);

@@ -27,7 +27,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const TRACK = `id language label kind cueCount origin streamIndex createdAt asset { id kind contentType role label url(disposition: INLINE) } sourceAsset { id } video { id }`;
+const TRACK = `id language label kind cueCount origin streamIndex createdAt asset { id kind contentType role label filename url(disposition: INLINE) } sourceAsset { id } video { id }`;
 const ATTACH = `mutation($input: AttachCaptionsInput!) { attachCaptions(input: $input) { droppedCues emptyCues warnings captionTrack { ${TRACK} } } }`;
 const REMOVE = `mutation($input: RemoveCaptionTrackInput!) { removeCaptionTrack(input: $input) { deletedId video { captionTracks { id } } } }`;
 const TRACKS = `query($id: ID!) { video(id: $id) { captionTracks { id language label kind cueCount origin } } }`;
@@ -106,6 +106,9 @@ describe("attachCaptions", () => {
     const r2 = await api.gqlUpload(ATTACH, { input: { videoId, file: null, language: "fr", label: "Français\n(forcé)" } }, { "input.file": { bytes: Buffer.from(REAL_VTT), name: "tour.fr.vtt" } }, key);
     expect(r2.errors).toBeUndefined();
     expect(r2.data.attachCaptions.captionTrack).toMatchObject({ language: "fr", label: "Français (forcé)", kind: "SUBTITLES", cueCount: 2, sourceAsset: null });
+    // tour.fr.vtt stays tour.fr.vtt (the language is not added twice); the SubRip became tour.en-US.vtt.
+    expect(r2.data.attachCaptions.captionTrack.asset.filename).toBe("tour.fr.vtt");
+    expect(track.asset.filename).toBe("tour.en-US.vtt");
     const frId = await rawId(r2.data.attachCaptions.captionTrack.id);
     expect((await segments(frId)).map((s) => [s.start_ms, s.duration_ms, s.config])).toEqual([[1000, 2000, "french"], [4000, 2500, "french"]]);
 
