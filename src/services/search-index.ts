@@ -44,9 +44,8 @@ function itemIdOf(owner: SearchOwner): string {
  */
 export async function replaceSegments(tx: Queryable, owner: SearchOwner, source: string, segments: SegmentInput[]): Promise<number> {
   const itemId = itemIdOf(owner);
-  // The item's row first: segments hang off it (a Video indexed before any trigger saw it cannot happen,
-  // but refreshing is idempotent and cheap).
-  await tx.query(`select spool_search_refresh_item($1)`, [itemId]);
+  // The item's search row exists from its insert on (triggers); the insert below joins it, so
+  // segments for an item of another organization are never written.
   await tx.query(`delete from search_segments where item_id = $1 and organization_id = $2 and source = $3`, [itemId, owner.organizationId, source]);
   const rows = segments
     .filter((s) => s.text.trim() !== "")

@@ -18,6 +18,7 @@ import { ProcessorRegistry } from "../../src/engine/registry.ts";
 import { submitJob } from "../../src/services/jobs.ts";
 import { ensureOrganization } from "../../src/services/organizations.ts";
 import { recreateDatabase } from "./bench-db.ts";
+import { rng } from "./rng.ts";
 
 const WORKER = fileURLToPath(new URL("./churn-worker.ts", import.meta.url));
 const JOB_TYPE = "bench.sleep";
@@ -39,18 +40,6 @@ export const CHURN_DEFAULTS: ChurnOptions = {
 
 type Orphan = { jobId: string; attempt: number; killedAt: number };
 type Sample = { toReclaimed: number | null; toRunning: number | null };
-
-/** mulberry32: a small seeded generator, so the kill schedule repeats from run to run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const between = (random: () => number, [lo, hi]: [number, number]) => Math.round(lo + random() * (hi - lo));
 
@@ -89,7 +78,7 @@ export async function benchKillChurn(adminUrl: string, o: ChurnOptions = CHURN_D
   const url = await recreateDatabase(adminUrl, "bench_churn");
   await migrate(url);
   const db = openDatabase(url);
-  const random = seeded(o.seed);
+  const random = rng(o.seed);
   const slots: Slot[] = [];
   try {
     const org = await ensureOrganization(db.prisma, "bench");

@@ -9,19 +9,9 @@
 // tags, sometimes a description). Most items are English; some French (French function words
 // at the head), some unknown (`simple`).
 
-export type Rng = () => number;
+import { rng, type Rng } from "./rng.ts";
 
-/** mulberry32: small, fast, good enough for sampling. */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng, type Rng };
 
 const int = (r: Rng, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 

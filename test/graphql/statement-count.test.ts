@@ -8,6 +8,7 @@ import { createRegistry } from "../../src/app.ts";
 import { createGraphQLServer } from "../../src/server.ts";
 import { createApiKey } from "../../src/services/api-keys.ts";
 import { submitBatch } from "../../src/services/jobs.ts";
+import { countEachStatement } from "./count-statements.ts";
 import { createOrg, createTestDatabase, log, type TestDb } from "../helpers.ts";
 
 let db: TestDb;
@@ -21,13 +22,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // A pool whose every statement is counted, under Prisma and the resolvers alike.
   counted = new pg.Pool({ connectionString: db.url, max: 4 });
-  counted.on("connect", (client) => {
-    const query = client.query.bind(client) as (...a: unknown[]) => unknown;
-    (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-      statements++;
-      return query(...a);
-    };
-  });
+  countEachStatement(counted, () => statements++);
   prisma = new PrismaClient({ adapter: new PrismaPg(counted) });
   const registry = createRegistry({ pool: db.pool });
   server = createGraphQLServer({ pool: counted, prisma, registry, log, introspection: true, graphiql: false, health: async () => ({ database: "up" }) });

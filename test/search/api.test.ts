@@ -9,6 +9,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrismaClient } from "../../src/generated/prisma/client.ts";
 import { createTestApi, type Api } from "../graphql/api-helpers.ts";
+import { countEachStatement } from "../graphql/count-statements.ts";
 import { createOrg, createTestDatabase, type TestDb } from "../helpers.ts";
 import { corpusWriter } from "./query-corpus.ts";
 
@@ -25,13 +26,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // Every statement of the resolvers and of Prisma is counted.
   counted = new pg.Pool({ connectionString: db.url, max: 4 });
-  counted.on("connect", (client) => {
-    const query = client.query.bind(client) as (...a: unknown[]) => unknown;
-    (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-      statements++;
-      return query(...a);
-    };
-  });
+  countEachStatement(counted, () => statements++);
   prisma = new PrismaClient({ adapter: new PrismaPg(counted) });
   api = await createTestApi({ ...db, pool: counted, prisma });
   org = (await createOrg(db)).id;
